@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RPMsg wire format and address bookkeeping, in plain `core` Rust.
+//!
+//! The kernel modules compile these files in directly (see `Kbuild`); this crate
+//! root only exists so that the host can unit-test them with `cargo test`.
+//! Files here must therefore not use anything beyond `core`, and refer to
+//! each other through `super::`.
+
+#![no_std]
+
+pub mod addr;
+pub mod msg;

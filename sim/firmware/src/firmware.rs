@@ -1,0 +1,973 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The emulated RPMsg firmware of a simulated remote processor.
+//!
+//! It owns the device side of both vrings and runs an RPMsg remote on them:
+//! endpoints bound to services, the name service at address 53, and the
+//! services themselves (echo, sink, source). The kernel module calls
+//! [`Firmware::service`] whenever the host kicks; it returns which
+//! interrupts to raise.
+//!
+//! The host is not trusted: ring contents, message headers and name-service
+//! messages are all checked, and what fails is counted and dropped. A
+//! buffer taken from the host always goes back to it.
+
+use super::mem::DeviceMemory;
+use super::rsc::{self, VdevState, VringSpec, STATUS_DRIVER_OK, VIRTIO_RPMSG_F_NS};
+use super::vring::{DeviceQueue, Layout, Popped, VringError};
+use crate::proto::addr::{AddrError, AddrSet};
+use crate::proto::msg::{Header, Name, NsMsg, ADDR_ANY, HEADER_LEN, NS_ADDR, NS_MSG_LEN};
+
+/// Largest buffer the firmware handles; the kernel's RPMsg buses use 512.
+pub const MAX_BUF: usize = 512;
+/// Largest payload in a `MAX_BUF` buffer.
+pub const MAX_PAYLOAD: usize = MAX_BUF - HEADER_LEN;
+pub const MAX_ENDPOINTS: usize = 32;
+pub const MAX_HOST_CHANNELS: usize = 32;
+/// Announcements waiting for rx buffers.
+const NS_QUEUE: usize = 2 * MAX_ENDPOINTS;
+/// Vring index of the queue the host receives on (device writes).
+pub const TO_HOST: usize = 0;
+/// Vring index of the queue the host sends on (device reads).
+pub const FROM_HOST: usize = 1;
+
+/// What an endpoint does with what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Replies to the sender with the same payload.
+    Echo,
+    /// Counts and drops.
+    Sink,
+    /// Sends on command; counts and drops what it receives.
+    Source,
+}
+
+impl Service {
+    pub fn parse(s: &str) -> Option<Service> {
+        match s {
+            "echo" => Some(Service::Echo),
+            "sink" => Some(Service::Sink),
+            "source" => Some(Service::Source),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Sink => "sink",
+            Service::Source => "source",
+        }
+    }
+}
+
+/// Errors of the control operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FwError {
+    Invalid,
+    Exists,
+    NotFound,
+    Busy,
+    NoSpace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: u32,
+    pub service: Service,
+    pub name: Name,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostChannel {
+    pub addr: u32,
+    pub name: Name,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub msgs: u64,
+    pub bytes: u64,
+}
+
+impl Counter {
+    fn add(&mut self, len: usize) {
+        self.msgs += 1;
+        self.bytes += len as u64;
+    }
+}
+
+/// Everything the firmware counts. Message counters count payload bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub rx: Counter,
+    pub tx: Counter,
+    pub echo_rx: Counter,
+    pub echo_tx: Counter,
+    pub sink_rx: Counter,
+    pub source_rx: Counter,
+    pub source_tx: Counter,
+    pub ns_tx_create: u64,
+    pub ns_tx_destroy: u64,
+    pub ns_rx_create: u64,
+    pub ns_rx_destroy: u64,
+    pub unknown_dst: u64,
+    pub bad_msg: u64,
+    pub bad_desc: u64,
+    /// Replies lost because the host's buffer was too small for them.
+    pub dropped_replies: u64,
+    /// Times a vring was found corrupt and service stopped.
+    pub broken_rings: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SourceRun {
+    from: u32,
+    to: u32,
+    next: u32,
+    count: u32,
+    size: u16,
+}
+
+struct Queues {
+    to_host: DeviceQueue,
+    from_host: DeviceQueue,
+}
+
+/// Which interrupts the device raises after a service pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Notify {
+    /// Raise the interrupt of the host's receive queue (vring 0).
+    pub to_host: bool,
+    /// Raise the interrupt of the host's send queue (vring 1).
+    pub from_host: bool,
+}
+
+/// The firmware of one remote processor.
+pub struct Firmware {
+    vrings: [VringSpec; 2],
+    rsc_da: u64,
+    endpoints: [Option<Endpoint>; MAX_ENDPOINTS],
+    addrs: AddrSet<32>,
+    host_channels: [Option<HostChannel>; MAX_HOST_CHANNELS],
+    ns_queue: [Option<NsMsg>; NS_QUEUE],
+    ns_head: usize,
+    ns_len: usize,
+    source: Option<SourceRun>,
+    queues: Option<Queues>,
+    /// Name service negotiated: the host wants announcements.
+    ns_enabled: bool,
+    /// Vring notify ids as the host assigned them.
+    notifyid: [u32; 2],
+    /// The rings were found corrupt; nothing is served until the host
+    /// resets the device.
+    broken: bool,
+    pub stats: Stats,
+}
+
+impl Firmware {
+    /// A firmware whose resource table lives at `rsc_da` and declares
+    /// `vrings`.
+    pub fn new(rsc_da: u64, vrings: [VringSpec; 2]) -> Firmware {
+        Firmware {
+            vrings,
+            rsc_da,
+            endpoints: [None; MAX_ENDPOINTS],
+            // Addresses 0..2048: reserved ones below 1024, dynamic above.
+            addrs: AddrSet::new(0),
+            host_channels: [None; MAX_HOST_CHANNELS],
+            ns_queue: [None; NS_QUEUE],
+            ns_head: 0,
+            ns_len: 0,
+            source: None,
+            queues: None,
+            ns_enabled: false,
+            notifyid: [0; 2],
+            broken: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The features the firmware offers in its resource table.
+    pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
+
+    /// Forgets every endpoint and queue: the processor (re)boots.
+    pub fn reset(&mut self) {
+        let stats = self.stats;
+        *self = Firmware::new(self.rsc_da, self.vrings);
+        self.stats = stats;
+    }
+
+    /// Whether the rings are being served.
+    pub fn running(&self) -> bool {
+        self.queues.is_some()
+    }
+
+    /// The notify ids of the two vrings, valid while [`Self::running`].
+    pub fn notifyid(&self, vring: usize) -> u32 {
+        self.notifyid[vring]
+    }
+
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().flatten()
+    }
+
+    pub fn host_channels(&self) -> impl Iterator<Item = &HostChannel> {
+        self.host_channels.iter().flatten()
+    }
+
+    /// Remaining messages of the current source run.
+    pub fn source_pending(&self) -> u32 {
+        self.source.map_or(0, |s| s.count - s.next)
+    }
+
+    /// Creates an endpoint and announces it (now, or when the host driver
+    /// is ready). `addr` is [`ADDR_ANY`] for the lowest free address.
+    pub fn announce(&mut self, name: &str, service: Service, addr: u32) -> Result<u32, FwError> {
+        let name = Name::new(name.as_bytes()).map_err(|_| FwError::Invalid)?;
+        if addr == NS_ADDR || self.endpoints().any(|e| e.name == name) {
+            return Err(FwError::Exists);
+        }
+        let slot = self
+            .endpoints
+            .iter()
+            .position(Option::is_none)
+            .ok_or(FwError::NoSpace)?;
+        let addr = self.addrs.alloc(addr).map_err(|e| match e {
+            AddrError::InUse => FwError::Exists,
+            AddrError::Exhausted => FwError::NoSpace,
+            AddrError::OutOfRange => FwError::Invalid,
+        })?;
+        self.endpoints[slot] = Some(Endpoint {
+            addr,
+            service,
+            name,
+        });
+        if self.running() {
+            self.queue_ns(NsMsg {
+                name,
+                addr,
+                destroy: false,
+            })?;
+        }
+        Ok(addr)
+    }
+
+    /// Announces the destruction of an endpoint and removes it.
+    pub fn destroy(&mut self, name: &str) -> Result<(), FwError> {
+        let slot = self
+            .endpoints
+            .iter()
+            .position(|e| e.is_some_and(|e| e.name.as_bytes() == name.as_bytes()))
+            .ok_or(FwError::NotFound)?;
+        let Some(ept) = self.endpoints[slot] else {
+            return Err(FwError::NotFound);
+        };
+        if self.running() {
+            self.queue_ns(NsMsg {
+                name: ept.name,
+                addr: ept.addr,
+                destroy: true,
+            })?;
+        }
+        self.endpoints[slot] = None;
+        self.addrs.free(ept.addr);
+        if self.source.is_some_and(|s| s.from == ept.addr) {
+            self.source = None;
+        }
+        Ok(())
+    }
+
+    /// Starts sending `count` messages of `size` bytes from the source
+    /// endpoint at `from` to host address `to`.
+    pub fn start_source(
+        &mut self,
+        from: u32,
+        to: u32,
+        count: u32,
+        size: usize,
+    ) -> Result<(), FwError> {
+        if !(4..=MAX_PAYLOAD).contains(&size) || count == 0 || to == ADDR_ANY {
+            return Err(FwError::Invalid);
+        }
+        if !self
+            .endpoints()
+            .any(|e| e.addr == from && e.service == Service::Source)
+        {
+            return Err(FwError::NotFound);
+        }
+        if self.source_pending() > 0 {
+            return Err(FwError::Busy);
+        }
+        // `size` <= MAX_PAYLOAD was checked above.
+        self.source = Some(SourceRun {
+            from,
+            to,
+            next: 0,
+            count,
+            size: size as u16,
+        });
+        Ok(())
+    }
+
+    fn queue_ns(&mut self, msg: NsMsg) -> Result<(), FwError> {
+        if self.ns_len == NS_QUEUE {
+            return Err(FwError::Busy);
+        }
+        self.ns_queue[(self.ns_head + self.ns_len) % NS_QUEUE] = Some(msg);
+        self.ns_len += 1;
+        Ok(())
+    }
+
+    /// Follows the device status the host wrote into the resource table:
+    /// starts serving at DRIVER_OK, stops when the host resets the device.
+    fn sync_status<M: DeviceMemory>(&mut self, mem: &M) {
+        let state = match rsc::read_state(mem, self.rsc_da, &self.vrings, Self::FEATURES) {
+            Ok(state) => state,
+            Err(_) => {
+                // A host that rewrites the vrings gets no service at all.
+                self.stop_queues();
+                self.stats.broken_rings += 1;
+                self.broken = true;
+                return;
+            }
+        };
+        let ready = state.status & STATUS_DRIVER_OK != 0;
+        if !ready {
+            self.stop_queues();
+            self.broken = false;
+        } else if self.queues.is_none() && !self.broken {
+            self.start_queues(mem, state);
+        }
+    }
+
+    fn start_queues<M: DeviceMemory>(&mut self, mem: &M, state: VdevState) {
+        let queue = |spec: &VringSpec| {
+            Layout::new(u64::from(spec.da), spec.num, spec.align)
+                .and_then(|l| DeviceQueue::new(mem, l))
+        };
+        let (Ok(to_host), Ok(from_host)) =
+            (queue(&self.vrings[TO_HOST]), queue(&self.vrings[FROM_HOST]))
+        else {
+            self.stats.broken_rings += 1;
+            self.broken = true;
+            return;
+        };
+        self.queues = Some(Queues { to_host, from_host });
+        self.notifyid = state.notifyid;
+        self.ns_enabled = state.gfeatures & VIRTIO_RPMSG_F_NS != 0;
+        // A (re)started host driver knows no channels: announce them all.
+        self.ns_len = 0;
+        let epts = self.endpoints;
+        for ept in epts.iter().flatten() {
+            let _ = self.queue_ns(NsMsg {
+                name: ept.name,
+                addr: ept.addr,
+                destroy: false,
+            });
+        }
+    }
+
+    fn stop_queues(&mut self) {
+        self.queues = None;
+        self.ns_len = 0;
+        self.host_channels = [None; MAX_HOST_CHANNELS];
+    }
+
+    /// Serves both rings as far as buffers allow. Call on every kick.
+    pub fn service<M: DeviceMemory>(&mut self, mem: &M) -> Notify {
+        self.sync_status(mem);
+        let mut notify = Notify::default();
+        if self.queues.is_none() {
+            return notify;
+        }
+        let result = self.pump(mem, &mut notify);
+        if result.is_err() {
+            // The rings are corrupt: stop serving until the host resets.
+            self.stats.broken_rings += 1;
+            self.broken = true;
+            self.queues = None;
+            return Notify::default();
+        }
+        notify
+    }
+
+    fn pump<M: DeviceMemory>(&mut self, mem: &M, notify: &mut Notify) -> Result<(), VringError> {
+        loop {
+            let mut progress = false;
+            while self.ns_len > 0 {
+                let Some(msg) = self.ns_queue[self.ns_head] else {
+                    break;
+                };
+                if self.ns_enabled {
+                    let mut wire = [0u8; NS_MSG_LEN];
+                    msg.write(&mut wire);
+                    if !self.send(mem, msg.addr, NS_ADDR, &wire, notify)? {
+                        break;
+                    }
+                    if msg.destroy {
+                        self.stats.ns_tx_destroy += 1;
+                    } else {
+                        self.stats.ns_tx_create += 1;
+                    }
+                }
+                self.ns_queue[self.ns_head] = None;
+                self.ns_head = (self.ns_head + 1) % NS_QUEUE;
+                self.ns_len -= 1;
+                progress = true;
+            }
+            if let Some(mut run) = self.source.filter(|s| s.next < s.count) {
+                let mut payload = [0u8; MAX_PAYLOAD];
+                let payload = &mut payload[..usize::from(run.size)];
+                while run.next < run.count {
+                    fill_source_payload(payload, run.next);
+                    if !self.send(mem, run.from, run.to, payload, notify)? {
+                        break;
+                    }
+                    self.stats.source_tx.add(payload.len());
+                    run.next += 1;
+                    progress = true;
+                }
+                self.source = Some(run);
+            }
+            // Take a message from the host only while a reply could go out:
+            // the remote applies back-pressure instead of dropping.
+            while self.to_host_pending(mem)? > 0 && self.receive_one(mem, notify)? {
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        let Some(q) = &self.queues else { return Ok(()) };
+        notify.to_host = notify.to_host && q.to_host.wants_interrupt(mem)?;
+        notify.from_host = notify.from_host && q.from_host.wants_interrupt(mem)?;
+        Ok(())
+    }
+
+    fn to_host_pending<M: DeviceMemory>(&self, mem: &M) -> Result<u16, VringError> {
+        self.queues
+            .as_ref()
+            .map_or(Ok(0), |q| q.to_host.pending(mem))
+    }
+
+    /// Sends one message to the host. `Ok(false)`: no rx buffer now.
+    fn send<M: DeviceMemory>(
+        &mut self,
+        mem: &M,
+        src: u32,
+        dst: u32,
+        payload: &[u8],
+        notify: &mut Notify,
+    ) -> Result<bool, VringError> {
+        let Some(q) = self.queues.as_mut() else {
+            return Ok(false);
+        };
+        loop {
+            let buf = match q.to_host.pop(mem, true)? {
+                None => return Ok(false),
+                Some(Popped::Bad { head, .. }) => {
+                    // Give it back untouched; try the next one.
+                    self.stats.bad_desc += 1;
+                    q.to_host.push(mem, head, 0)?;
+                    notify.to_host = true;
+                    continue;
+                }
+                Some(Popped::Ok(buf)) => buf,
+            };
+            let total = HEADER_LEN + payload.len();
+            if (buf.len as usize) < total {
+                self.stats.bad_desc += 1;
+                q.to_host.push(mem, buf.head, 0)?;
+                notify.to_host = true;
+                continue;
+            }
+            // `payload` is at most MAX_PAYLOAD, well within u16.
+            let hdr = Header {
+                src,
+                dst,
+                len: payload.len() as u16,
+                flags: 0,
+            };
+            // The descriptor was checked to lie in shared memory.
+            mem.write(buf.addr, &hdr.to_bytes())?;
+            mem.write(buf.addr + HEADER_LEN as u64, payload)?;
+            q.to_host.push(mem, buf.head, total as u32)?;
+            notify.to_host = true;
+            self.stats.tx.add(payload.len());
+            return Ok(true);
+        }
+    }
+
+    /// Takes and handles one message from the host. `Ok(false)`: none.
+    fn receive_one<M: DeviceMemory>(
+        &mut self,
+        mem: &M,
+        notify: &mut Notify,
+    ) -> Result<bool, VringError> {
+        let Some(q) = self.queues.as_mut() else {
+            return Ok(false);
+        };
+        let buf = match q.from_host.pop(mem, false)? {
+            None => return Ok(false),
+            Some(Popped::Bad { head, .. }) => {
+                self.stats.bad_desc += 1;
+                q.from_host.push(mem, head, 0)?;
+                notify.from_host = true;
+                return Ok(true);
+            }
+            Some(Popped::Ok(buf)) => buf,
+        };
+        let mut data = [0u8; MAX_BUF];
+        let len = (buf.len as usize).min(MAX_BUF);
+        mem.read(buf.addr, &mut data[..len])?;
+        self.handle(mem, &data[..len], notify)?;
+        if let Some(q) = self.queues.as_mut() {
+            q.from_host.push(mem, buf.head, 0)?;
+        }
+        notify.from_host = true;
+        Ok(true)
+    }
+
+    fn handle<M: DeviceMemory>(
+        &mut self,
+        mem: &M,
+        msg: &[u8],
+        notify: &mut Notify,
+    ) -> Result<(), VringError> {
+        let Ok(hdr) = Header::parse(msg) else {
+            self.stats.bad_msg += 1;
+            return Ok(());
+        };
+        let payload = &msg[HEADER_LEN..HEADER_LEN + usize::from(hdr.len)];
+        self.stats.rx.add(payload.len());
+        if hdr.dst == NS_ADDR {
+            self.handle_ns(payload);
+            return Ok(());
+        }
+        let Some(ept) = self.endpoints().find(|e| e.addr == hdr.dst).copied() else {
+            self.stats.unknown_dst += 1;
+            return Ok(());
+        };
+        match ept.service {
+            Service::Echo => {
+                self.stats.echo_rx.add(payload.len());
+                // A buffer was pending when the message was taken.
+                if self.send(mem, ept.addr, hdr.src, payload, notify)? {
+                    self.stats.echo_tx.add(payload.len());
+                } else {
+                    self.stats.dropped_replies += 1;
+                }
+            }
+            Service::Sink => self.stats.sink_rx.add(payload.len()),
+            Service::Source => self.stats.source_rx.add(payload.len()),
+        }
+        Ok(())
+    }
+
+    fn handle_ns(&mut self, payload: &[u8]) {
+        let Ok(ns) = NsMsg::parse(payload) else {
+            self.stats.bad_msg += 1;
+            return;
+        };
+        let existing = self
+            .host_channels
+            .iter()
+            .position(|c| c.is_some_and(|c| c.name == ns.name && c.addr == ns.addr));
+        if ns.destroy {
+            self.stats.ns_rx_destroy += 1;
+            if let Some(i) = existing {
+                self.host_channels[i] = None;
+            }
+        } else {
+            self.stats.ns_rx_create += 1;
+            if existing.is_none() {
+                if let Some(slot) = self.host_channels.iter_mut().find(|c| c.is_none()) {
+                    *slot = Some(HostChannel {
+                        addr: ns.addr,
+                        name: ns.name,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The source's payload: the sequence number, then a pattern derived from
+/// it, so that the receiver can check order and content.
+pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
+    payload[..4].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in payload.iter_mut().enumerate().skip(4) {
+        *b = (seq as u8).wrapping_add(i as u8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rsc::TABLE_LEN;
+    use crate::testmem::TestMem;
+    use crate::vring::driver::DriverQueue;
+    use crate::vring::{Layout, DESC_F_WRITE};
+    use std::vec::Vec;
+
+    const BASE: u64 = 0x1000_0000;
+    const RSC: u64 = BASE + 0xf000;
+    const BUFS: u64 = BASE + 0x10000;
+    const NUM: u32 = 8;
+    const SPECS: [VringSpec; 2] = [
+        VringSpec {
+            da: BASE as u32,
+            num: NUM,
+            align: 16,
+        },
+        VringSpec {
+            da: BASE as u32 + 0x8000,
+            num: NUM,
+            align: 16,
+        },
+    ];
+
+    /// The host side: the kernel's virtio RPMsg bus, reduced to its rings.
+    struct Host {
+        mem: TestMem,
+        rx: DriverQueue,
+        tx: DriverQueue,
+        fw: Firmware,
+    }
+
+    impl Host {
+        fn new() -> Host {
+            let mem = TestMem::new(BASE, 0x20000);
+            let mut table = [0u8; TABLE_LEN];
+            rsc::build(&mut table, SPECS, Firmware::FEATURES);
+            mem.write(RSC, &table).unwrap();
+            let layout = |s: &VringSpec| Layout::new(u64::from(s.da), s.num, s.align).unwrap();
+            let mut host = Host {
+                rx: DriverQueue::new(layout(&SPECS[0])),
+                tx: DriverQueue::new(layout(&SPECS[1])),
+                fw: Firmware::new(RSC, SPECS),
+                mem,
+            };
+            for i in 0..NUM as u16 {
+                host.post_rx(i);
+            }
+            host
+        }
+
+        fn rx_buf(i: u16) -> u64 {
+            BUFS + 512 * u64::from(i)
+        }
+
+        fn tx_buf(i: u16) -> u64 {
+            BUFS + 512 * (u64::from(NUM) + u64::from(i))
+        }
+
+        fn post_rx(&mut self, i: u16) {
+            self.rx
+                .add(&self.mem, i, Host::rx_buf(i), 512, DESC_F_WRITE);
+        }
+
+        fn driver_ok(&mut self, features: u32) {
+            self.mem.write_u32(RSC + 20 + 16, features).unwrap();
+            self.mem
+                .write(RSC + 20 + 24, &[STATUS_DRIVER_OK | 3])
+                .unwrap();
+        }
+
+        fn send(&mut self, slot: u16, src: u32, dst: u32, payload: &[u8]) {
+            let hdr = Header {
+                src,
+                dst,
+                len: payload.len() as u16,
+                flags: 0,
+            };
+            self.mem.write(Host::tx_buf(slot), &hdr.to_bytes()).unwrap();
+            self.mem.write(Host::tx_buf(slot) + 16, payload).unwrap();
+            self.tx.add(
+                &self.mem,
+                slot,
+                Host::tx_buf(slot),
+                16 + payload.len() as u32,
+                0,
+            );
+        }
+
+        /// Receives everything the remote sent and reposts the buffers.
+        fn receive(&mut self) -> Vec<(Header, Vec<u8>)> {
+            let mut out = Vec::new();
+            while let Some((head, len)) = self.rx.get_used(&self.mem) {
+                let mut buf = std::vec![0u8; len as usize];
+                self.mem.read(Host::rx_buf(head), &mut buf).unwrap();
+                let hdr = Header::parse(&buf).unwrap();
+                out.push((hdr, buf[16..16 + usize::from(hdr.len)].to_vec()));
+                self.post_rx(head);
+            }
+            out
+        }
+    }
+
+    fn ns(payload: &[u8]) -> NsMsg {
+        NsMsg::parse(payload).unwrap()
+    }
+
+    #[test]
+    fn announces_once_driver_is_ready() {
+        let mut h = Host::new();
+        assert_eq!(
+            h.fw.announce("rpmsg-raw", Service::Echo, ADDR_ANY),
+            Ok(1024)
+        );
+        assert_eq!(
+            h.fw.service(&h.mem),
+            Notify::default(),
+            "nothing before DRIVER_OK"
+        );
+        assert!(h.receive().is_empty());
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        assert!(h.fw.service(&h.mem).to_host);
+        let got = h.receive();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.src, got[0].0.dst), (1024, NS_ADDR));
+        assert_eq!(ns(&got[0].1).name.as_str(), "rpmsg-raw");
+        assert!(!ns(&got[0].1).destroy);
+        h.fw.destroy("rpmsg-raw").unwrap();
+        h.fw.service(&h.mem);
+        let got = h.receive();
+        assert!(ns(&got[0].1).destroy);
+        assert_eq!(h.fw.stats.ns_tx_create, 1);
+        assert_eq!(h.fw.stats.ns_tx_destroy, 1);
+    }
+
+    #[test]
+    fn no_announcements_without_ns_feature() {
+        let mut h = Host::new();
+        h.fw.announce("a", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(0);
+        h.fw.service(&h.mem);
+        assert!(h.receive().is_empty());
+    }
+
+    #[test]
+    fn echo_sink_and_unknown() {
+        let mut h = Host::new();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        let sink = h.fw.announce("s", Service::Sink, 2000 - 1).unwrap();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive().len(), 2);
+        h.send(0, 1030, echo, b"hello");
+        h.send(1, 1030, sink, b"dropped");
+        h.send(2, 1030, 777, b"nobody");
+        let n = h.fw.service(&h.mem);
+        assert!(n.to_host && n.from_host);
+        let got = h.receive();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.src, got[0].0.dst), (echo, 1030));
+        assert_eq!(got[0].1, b"hello");
+        // Every tx buffer came back.
+        let used: Vec<_> = core::iter::from_fn(|| h.tx.get_used(&h.mem)).collect();
+        assert_eq!(used, [(0, 0), (1, 0), (2, 0)]);
+        let st = h.fw.stats;
+        assert_eq!(
+            (st.echo_rx.msgs, st.echo_tx.msgs, st.sink_rx.msgs),
+            (1, 1, 1)
+        );
+        assert_eq!((st.sink_rx.bytes, st.unknown_dst), (7, 1));
+    }
+
+    #[test]
+    fn back_pressure_instead_of_drop() {
+        let mut h = Host::new();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(0);
+        // Echoes use up every rx buffer; the host does not repost yet.
+        for i in 0..NUM as u16 {
+            h.send(i, 1100, echo, &[i as u8]);
+        }
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.stats.echo_tx.msgs, u64::from(NUM));
+        let _ = core::iter::from_fn(|| h.tx.get_used(&h.mem)).count();
+        for i in 0..NUM as u16 {
+            h.send(i, 1100, echo, &[0x80 | i as u8]);
+        }
+        // No rx buffer: the remote must leave the new messages queued.
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.stats.echo_rx.msgs, u64::from(NUM));
+        assert_eq!(h.tx.get_used(&h.mem), None);
+        assert_eq!(h.receive().len(), NUM as usize);
+        h.fw.service(&h.mem);
+        let payloads: Vec<u8> = h.receive().iter().map(|(_, p)| p[0]).collect();
+        assert_eq!(
+            payloads,
+            (0..NUM as u8).map(|i| 0x80 | i).collect::<Vec<_>>()
+        );
+        assert_eq!(h.fw.stats.dropped_replies, 0);
+    }
+
+    #[test]
+    fn source_floods_in_order_across_refills() {
+        let mut h = Host::new();
+        let src = h.fw.announce("flood", Service::Source, ADDR_ANY).unwrap();
+        h.driver_ok(0);
+        assert_eq!(h.fw.start_source(src, 0x400, 0, 16), Err(FwError::Invalid));
+        assert_eq!(h.fw.start_source(src, 0x400, 1, 3), Err(FwError::Invalid));
+        assert_eq!(
+            h.fw.start_source(src, 0x400, 1, MAX_PAYLOAD + 1),
+            Err(FwError::Invalid)
+        );
+        assert_eq!(h.fw.start_source(1, 0x400, 1, 16), Err(FwError::NotFound));
+        h.fw.start_source(src, 0x400, 100, 64).unwrap();
+        assert_eq!(h.fw.start_source(src, 0x400, 1, 64), Err(FwError::Busy));
+        let mut seen = 0u32;
+        for _ in 0..100 {
+            h.fw.service(&h.mem);
+            for (hdr, p) in h.receive() {
+                assert_eq!((hdr.src, hdr.dst, p.len()), (src, 0x400, 64));
+                let mut want = [0u8; 64];
+                fill_source_payload(&mut want, seen);
+                assert_eq!(p, want);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 100);
+        assert_eq!(h.fw.source_pending(), 0);
+        assert_eq!(h.fw.stats.source_tx.msgs, 100);
+    }
+
+    #[test]
+    fn malformed_host_messages_are_counted_and_buffers_returned() {
+        let mut h = Host::new();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.fw.service(&h.mem);
+        h.receive();
+        // Header claims more payload than the buffer carries.
+        let hdr = Header {
+            src: 1,
+            dst: echo,
+            len: 100,
+            flags: 0,
+        };
+        h.mem.write(Host::tx_buf(0), &hdr.to_bytes()).unwrap();
+        h.tx.add(&h.mem, 0, Host::tx_buf(0), 20, 0);
+        // Bad name-service message: unterminated name.
+        h.send(1, 1, NS_ADDR, &[b'x'; NS_MSG_LEN]);
+        // Descriptor pointing outside shared memory.
+        h.tx.add(&h.mem, 2, 0x10, 64, 0);
+        h.send(3, 5, echo, b"ok");
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.stats.bad_msg, 2);
+        assert_eq!(h.fw.stats.bad_desc, 1);
+        let used: Vec<_> = core::iter::from_fn(|| h.tx.get_used(&h.mem))
+            .map(|(head, _)| head)
+            .collect();
+        assert_eq!(used, [0, 1, 2, 3]);
+        assert_eq!(h.receive()[0].1, b"ok");
+    }
+
+    #[test]
+    fn host_announcements_are_recorded() {
+        let mut h = Host::new();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        let mut wire = [0u8; NS_MSG_LEN];
+        NsMsg {
+            name: Name::new(b"rpmsg_chrdev").unwrap(),
+            addr: 1030,
+            destroy: false,
+        }
+        .write(&mut wire);
+        h.send(0, 1030, NS_ADDR, &wire);
+        h.fw.service(&h.mem);
+        let chans: Vec<_> =
+            h.fw.host_channels()
+                .map(|c| (c.addr, c.name.as_str().into()))
+                .collect::<Vec<(u32, std::string::String)>>();
+        assert_eq!(chans, [(1030, "rpmsg_chrdev".into())]);
+        NsMsg {
+            name: Name::new(b"rpmsg_chrdev").unwrap(),
+            addr: 1030,
+            destroy: true,
+        }
+        .write(&mut wire);
+        h.send(1, 1030, NS_ADDR, &wire);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.host_channels().count(), 0);
+        assert_eq!((h.fw.stats.ns_rx_create, h.fw.stats.ns_rx_destroy), (1, 1));
+    }
+
+    #[test]
+    fn reset_and_restart_reannounce() {
+        let mut h = Host::new();
+        h.fw.announce("a", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive().len(), 1);
+        // The host resets the device (driver removed) and probes again.
+        h.mem.write(RSC + 20 + 24, &[0]).unwrap();
+        h.fw.service(&h.mem);
+        assert!(!h.fw.running());
+        let mut fresh = Host::new();
+        fresh.fw = h.fw;
+        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.fw.service(&fresh.mem);
+        let got = fresh.receive();
+        assert_eq!(ns(&got[0].1).name.as_str(), "a");
+        assert_eq!(fresh.fw.stats.ns_tx_create, 2);
+    }
+
+    #[test]
+    fn corrupt_ring_stops_service_until_reset() {
+        let mut h = Host::new();
+        h.driver_ok(0);
+        h.fw.service(&h.mem);
+        assert!(h.fw.running());
+        // Available index far ahead of the ring.
+        h.mem
+            .write_u16(BASE + 0x8000 + 16 * u64::from(NUM) + 2, 1000)
+            .unwrap();
+        h.fw.service(&h.mem);
+        assert!(!h.fw.running());
+        assert_eq!(h.fw.stats.broken_rings, 1);
+        h.fw.service(&h.mem);
+        assert!(!h.fw.running(), "stays down while DRIVER_OK is still set");
+        h.mem.write(RSC + 20 + 24, &[0]).unwrap();
+        h.fw.service(&h.mem);
+        let mut fresh = Host::new();
+        fresh.fw = h.fw;
+        fresh.driver_ok(0);
+        fresh.fw.service(&fresh.mem);
+        assert!(fresh.fw.running());
+    }
+
+    #[test]
+    fn control_errors() {
+        let mut fw = Firmware::new(RSC, SPECS);
+        assert_eq!(
+            fw.announce("", Service::Echo, ADDR_ANY),
+            Err(FwError::Invalid)
+        );
+        assert_eq!(
+            fw.announce("a", Service::Echo, NS_ADDR),
+            Err(FwError::Exists)
+        );
+        fw.announce("a", Service::Echo, 1500).unwrap();
+        assert_eq!(
+            fw.announce("a", Service::Sink, ADDR_ANY),
+            Err(FwError::Exists)
+        );
+        assert_eq!(fw.announce("b", Service::Sink, 1500), Err(FwError::Exists));
+        assert_eq!(fw.announce("b", Service::Sink, 5000), Err(FwError::Invalid));
+        assert_eq!(fw.destroy("zz"), Err(FwError::NotFound));
+        for i in 1..MAX_ENDPOINTS {
+            let name = std::format!("e{i}");
+            fw.announce(&name, Service::Sink, ADDR_ANY).unwrap();
+        }
+        assert_eq!(
+            fw.announce("full", Service::Sink, ADDR_ANY),
+            Err(FwError::NoSpace)
+        );
+        fw.reset();
+        assert_eq!(fw.endpoints().count(), 0);
+    }
+}

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device side of the simulated remote processor, in plain `core` Rust.
+//!
+//! `rpmsg_sim.ko` compiles these files in directly; this crate root only
+//! exists for `cargo test` on the host. The files reach the protocol crate as
+//! `crate::proto` and each other through `super::`, which resolves the same
+//! way in both builds.
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub use rpmsg_proto as proto;
+
+pub mod firmware;
+pub mod mem;
+pub mod rsc;
+pub mod vring;
+
+#[cfg(test)]
+mod testmem;
