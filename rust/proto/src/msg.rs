@@ -79,7 +79,7 @@ impl Header {
     }
 
     /// The header's wire form (the reserved word is zero).
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..4].copy_from_slice(&self.src.to_le_bytes());
         out[4..8].copy_from_slice(&self.dst.to_le_bytes());

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the project's modules need beyond the kernel crate's bindings.
+ * bindgen runs over this header with the kernel's C flags (see Kbuild);
+ * only the items allow-listed there are generated, everything they refer
+ * to comes from `kernel::bindings`.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/io.h>
+#include <linux/platform_device.h>
+#include <linux/remoteproc.h>
+#include <linux/workqueue.h>
+
+#include "../helpers.h"
