@@ -1,0 +1,20 @@
+//! Guest-side test bench for RPMsg stacks.
+//!
+//! Everything here talks to the kernel only through its userspace ABI: the
+//! `linux/rpmsg.h` ioctls on `/dev/rpmsg_ctrlN` and `/dev/rpmsgN`,
+//! `/dev/ttyRPMSGN`, `/sys/bus/rpmsg`, `/sys/class/rpmsg`, `/dev/kmsg`, and the
+//! simulated remote's debugfs files. That way the same suite judges the
+//! kernel's C stack and any reimplementation of it.
+
+pub mod bounded;
+pub mod endpoint;
+pub mod error;
+pub mod kmsg;
+pub mod ktap;
+pub mod sim;
+pub mod suite;
+pub mod sys;
+pub mod topo;
+pub mod uapi;
+
+pub use error::{Context, Res};

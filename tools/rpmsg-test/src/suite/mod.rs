@@ -1,0 +1,237 @@
+//! The test cases and their runner.
+//!
+//! Every case runs on its own thread under a time limit (`bounded`), finds
+//! what it needs in sysfs itself and undoes what it created (RAII guards in
+//! `common`), so cases can be selected and run in any subset. Expected
+//! results are the kernel's (Linux 7.3 `drivers/rpmsg/`, `drivers/tty/
+//! rpmsg_tty.c`, `samples/rpmsg/rpmsg_client_sample.c`), cited where used.
+
+mod channels;
+mod common;
+mod ept;
+mod recovery;
+mod stress;
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::bounded;
+use crate::error::Res;
+use crate::ktap::Ktap;
+
+/// State one case leaves for a later one.
+#[derive(Default)]
+pub struct Shared {
+    /// Last kernel log sequence number before the crash was injected.
+    pub crash_seq: Mutex<Option<u64>>,
+}
+
+/// What a case gets: a place for notes and the shared state.
+#[derive(Clone)]
+pub struct Ctx {
+    notes: Arc<Mutex<Vec<String>>>,
+    pub shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ctx {
+    /// Records a line printed as a diagnostic with the case's result.
+    pub fn note(&self, line: impl Into<String>) {
+        lock(&self.notes).push(line.into());
+    }
+}
+
+pub struct Case {
+    pub name: &'static str,
+    pub timeout: Duration,
+    run: fn(&Ctx) -> Res,
+}
+
+/// Limit for ordinary cases: long enough for every bounded wait inside.
+const DEFAULT_TIMEOUT: u64 = 60;
+
+const fn case(name: &'static str, run: fn(&Ctx) -> Res) -> Case {
+    slow(name, DEFAULT_TIMEOUT, run)
+}
+
+const fn slow(name: &'static str, secs: u64, run: fn(&Ctx) -> Res) -> Case {
+    Case {
+        name,
+        timeout: Duration::from_secs(secs),
+        run,
+    }
+}
+
+/// All cases, in the order they run. The crash comes late so the cases
+/// before it see a remote that never crashed; the `after_recovery_` cases
+/// repeat core checks on the recovered remote.
+pub fn cases() -> Vec<Case> {
+    use channels as ch;
+    vec![
+        case("discovery", ch::discovery),
+        case("client_sample_round_trips", ch::client_sample),
+        case("channel_announce_destroy", ch::announce_destroy),
+        case("ctrl_create_ept", ept::create_ept),
+        case("ept_fixed_src_conflict", ept::fixed_src_conflict),
+        case("ept_dst_any_write", ept::dst_any_write),
+        case("ept_message_boundaries", ept::message_boundaries),
+        case("ept_read_truncation", ept::read_truncation),
+        case("ept_zero_length_message", ept::zero_length_message),
+        case("ept_mtu", ept::mtu),
+        case("ept_nonblock_poll", ept::nonblock_poll),
+        case("ept_flow_control", ept::flow_control),
+        case("ept_destroy", ept::destroy),
+        case("raw_channel_chrdev", ch::raw_channel_chrdev),
+        case("chrdev_bind_driver_override", ch::bind_driver_override),
+        case("remote_destroy_open_ept", ch::remote_destroy_open_ept),
+        case("ctrl_create_release_dev", ch::create_release_dev),
+        case("tty_echo", ch::tty_echo),
+        slow("ept_parallel_16_threads", 120, stress::parallel_16),
+        slow("source_flood_10000", 300, stress::source_flood),
+        slow("two_remotes_parallel_echo", 120, stress::two_remotes),
+        slow("crash_recovery", 180, recovery::crash_recovery),
+        case("after_recovery_discovery", recovery::after_discovery),
+        case(
+            "after_recovery_client_sample",
+            recovery::after_client_sample,
+        ),
+        case("after_recovery_ctrl_create_ept", ept::create_ept),
+        case(
+            "after_recovery_ept_message_boundaries",
+            ept::message_boundaries,
+        ),
+        case("after_recovery_ept_mtu", ept::mtu),
+        case("after_recovery_ept_destroy", ept::destroy),
+        case("after_recovery_raw_channel_chrdev", ch::raw_channel_chrdev),
+        case(
+            "after_recovery_remote_destroy_open_ept",
+            ch::remote_destroy_open_ept,
+        ),
+        case(
+            "after_recovery_ctrl_create_release_dev",
+            ch::create_release_dev,
+        ),
+        case("after_recovery_tty_echo", ch::tty_echo),
+        slow(
+            "after_recovery_source_flood_10000",
+            300,
+            stress::source_flood,
+        ),
+        slow(
+            "after_recovery_two_remotes_parallel_echo",
+            120,
+            stress::two_remotes,
+        ),
+    ]
+}
+
+/// The cases whose name contains `only` (all without a filter).
+pub fn select(only: Option<&str>) -> Vec<Case> {
+    cases()
+        .into_iter()
+        .filter(|c| only.is_none_or(|s| c.name.contains(s)))
+        .collect()
+}
+
+/// Runs `cases`, printing KTAP to `out`; returns whether all passed.
+pub fn run(cases: &[Case], out: impl Write, preamble: &[String]) -> io::Result<bool> {
+    let mut ktap = Ktap::new(out, cases.len())?;
+    for line in preamble {
+        ktap.diag(line)?;
+    }
+    let shared = Arc::new(Shared::default());
+    for case in cases {
+        let ctx = Ctx {
+            notes: Arc::default(),
+            shared: shared.clone(),
+        };
+        let start = Instant::now();
+        let run = case.run;
+        let worker = ctx.clone();
+        let outcome = match bounded::spawn(case.name, move || run(&worker)) {
+            Ok(b) => b.wait(case.timeout).unwrap_or_else(|h| Err(h.to_string())),
+            Err(e) => Err(format!("cannot start thread: {e}")),
+        };
+        for line in lock(&ctx.notes).iter() {
+            ktap.diag(&format!("{}: {line}", case.name))?;
+        }
+        if let Err(reason) = &outcome {
+            ktap.diag(&format!("{}: FAIL: {reason}", case.name))?;
+        }
+        ktap.diag(&format!(
+            "{}: {:.2} s",
+            case.name,
+            start.elapsed().as_secs_f64()
+        ))?;
+        ktap.result(case.name, outcome.is_ok())?;
+    }
+    ktap.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_unique_and_clean() {
+        let all = cases();
+        let names: HashSet<_> = all.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), all.len());
+        for c in &all {
+            assert_eq!(crate::ktap::sanitize(c.name), c.name);
+            assert!(!c.timeout.is_zero());
+        }
+    }
+
+    #[test]
+    fn filter() {
+        assert_eq!(select(None).len(), cases().len());
+        let rec = select(Some("after_recovery_"));
+        assert!(rec.len() >= 5);
+        assert!(rec.iter().all(|c| c.name.starts_with("after_recovery_")));
+        assert!(select(Some("no such case")).is_empty());
+    }
+
+    #[test]
+    fn runner_reports_failures_and_timeouts() {
+        let cases = [
+            slow("passes", 5, |cx| {
+                cx.note("hello");
+                Ok(())
+            }),
+            slow("fails", 5, |_| Err("broken".into())),
+            Case {
+                name: "hangs",
+                timeout: Duration::from_millis(50),
+                run: |_| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                },
+            },
+        ];
+        let mut out = Vec::new();
+        assert!(!run(&cases, &mut out, &["pre".into()]).unwrap());
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.ends_with(" s")).collect();
+        assert_eq!(
+            lines,
+            [
+                "KTAP version 1",
+                "1..3",
+                "# pre",
+                "# passes: hello",
+                "ok 1 passes",
+                "# fails: FAIL: broken",
+                "not ok 2 fails",
+                "# hangs: FAIL: timed out after 0.05 s (interrupted)",
+                "not ok 3 hangs",
+                "# Totals: pass:1 fail:2",
+            ]
+        );
+    }
+}
