@@ -1,18 +1,20 @@
 #!/bin/bash
 # Fetches Debian's linux-source-7.3 into the cache without touching the
 # system's apt sources: a private apt state that knows only trixie-backports.
-# Prints the source directory on stdout.
+# Prints the source directory on stdout. --no-fetch: only if already there.
 source "$(dirname "$0")/lib.sh"
 
 apt_dir="$CACHE/apt"
 src_root="$CACHE/src"
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$src_root"
 
-existing="$(ls -d "$src_root"/linux-source-7.3*/ 2>/dev/null | head -n1 || true)"
-if [ -n "$existing" ] && [ -f "$existing/.extracted" ]; then
-	echo "${existing%/}"
+# The package's tarball unpacks into a directory named like the package.
+dir="$src_root/$KERNEL_PKG"
+if [ -f "$dir/.extracted" ]; then
+	echo "$dir"
 	exit 0
 fi
+[ "${1:-}" != --no-fetch ] || die "no extracted $KERNEL_PKG in $src_root"
 
 cat > "$apt_dir/sources.list" <<LIST
 deb http://deb.debian.org/debian trixie-backports main
@@ -41,8 +43,7 @@ dpkg-deb -x "$deb" "$tmp"
 tarball="$(ls "$tmp"/usr/src/linux-source-*.tar.xz)"
 tar -C "$src_root" -xf "$tarball"
 rm -rf "$tmp" "$deb"
-dir="$(ls -d "$src_root"/linux-source-7.3*/ | head -n1)"
-dir="${dir%/}"
+[ -d "$dir" ] || die "$(basename "$tarball") did not unpack into $KERNEL_PKG/"
 echo "$version" > "$dir/.debian-version"
 touch "$dir/.extracted"
 echo "$dir"

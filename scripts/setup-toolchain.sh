@@ -6,6 +6,9 @@ need_pkgs=()
 want() { # want <command-or-path> <debian package>
 	if ! command -v "$1" >/dev/null 2>&1 && [ ! -e "$1" ]; then need_pkgs+=("$2"); fi
 }
+want make make
+# cargo links host and musl binaries with the system's cc.
+want cc gcc
 want clang-19 clang-19
 want ld.lld-19 lld-19
 want llvm-ar-19 llvm-19
@@ -19,6 +22,7 @@ want cpio cpio
 want /bin/busybox busybox-static
 want xz xz-utils
 want rsync rsync
+want patch patch
 
 # QEMU comes from bookworm-backports (10.x): bookworm's 7.2 would also replace
 # a backports qemu-utils that the machine may already carry.

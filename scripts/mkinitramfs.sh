@@ -1,0 +1,99 @@
+#!/bin/bash
+# Builds the guest's initramfs (gzip'd cpio): busybox, the modules of $STACK
+# (table in scripts/stacks) plus the simulated remote, the guest binaries and
+# scripts/guest-init as /init.
+#   usage: mkinitramfs.sh <kernel build dir> <output.cpio.gz>
+#   MODE=suite|demo|smoke  what /init runs (smoke: load and unload only)
+#   PLANT_WARNING=1        /init logs a fake kernel WARNING (harness self-test)
+source "$(dirname "$0")/lib.sh"
+
+[ $# -eq 2 ] || die "usage: $0 <kernel build dir> <output.cpio.gz>"
+kdir="$1" out="$2"
+STACK="${STACK:-c}" MODE="${MODE:-suite}" PLANT_WARNING="${PLANT_WARNING:-0}"
+case "$MODE" in suite|demo|smoke) ;; *) die "MODE=$MODE: expected suite, demo or smoke" ;; esac
+gen_cpio="$kdir/usr/gen_init_cpio"
+[ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"
+# The guest has no libc: busybox must be the static one.
+[ -x /bin/busybox ] && [ "$("llvm-readelf$LLVM_SUFFIX" -l /bin/busybox | grep -c 'program interpreter')" = 0 ] \
+	|| die "/bin/busybox is missing or not static: install busybox-static (scripts/setup-toolchain.sh)"
+
+rows="$(awk -v s="$STACK" '!/^#/ && $1 == s { print $2 }' "$ROOT/scripts/stacks")"
+[ -n "$rows" ] || die "unknown STACK=$STACK (stacks: $(awk '!/^#/ && NF { print $1 }' "$ROOT/scripts/stacks" | uniq | xargs))"
+rows+=$'\n'"p:rpmsg_sim.ko"
+
+modinfo_field() { # modinfo_field <ko> <field>: without kmod's modinfo
+	local tmp; tmp="$(mktemp)"
+	"llvm-objcopy$LLVM_SUFFIX" -O binary --only-section=.modinfo "$1" "$tmp"
+	tr '\0' '\n' < "$tmp" | sed -n "s/^$2=//p" | tr ',' '\n' | sed '/^$/d'
+	rm -f "$tmp"
+}
+
+# The cpio is described for the kernel's gen_init_cpio, which makes device
+# nodes without root (the kernel needs /dev/console before /init runs).
+list="$(mktemp)"
+trap 'rm -f "$list"' EXIT
+cat > "$list" <<EOF
+dir /bin 755 0 0
+dir /dev 755 0 0
+nod /dev/console 600 0 0 c 5 1
+dir /etc 755 0 0
+dir /lib 755 0 0
+dir /lib/modules 755 0 0
+dir /proc 755 0 0
+dir /sys 755 0 0
+dir /tmp 1777 0 0
+file /bin/busybox /bin/busybox 755 0 0
+slink /bin/sh busybox 777 0 0
+file /init $ROOT/scripts/guest-init 755 0 0
+EOF
+
+loaded=()    # module names in load order, for the dependency check
+modlist=""   # /etc/modules: "<file> <args>" per line, for /init
+while read -r row; do
+	path="${row#*:}"; file="$(basename "$path")"; name="${file%.ko}"
+	case "$row" in
+	k:*) ko="$kdir/$path" ;;
+	p:*) ko="$ROOT/$path" ;;
+	*) die "scripts/stacks: bad module '$row'" ;;
+	esac
+	args=""
+	[ "$name" = rpmsg_sim ] && args="nr_rprocs=$NR_RPROCS shm_base=$SHM_BASE shm_size=$SHM_SIZE"
+	modlist+="$file $args"$'\n'
+	if [ ! -f "$ko" ]; then
+		# /init reports the missing module as a failed case (skipped in smoke mode).
+		log "WARNING: $ko is not built; the guest will run without it"
+		continue
+	fi
+	for dep in $(modinfo_field "$ko" depends); do
+		[[ " ${loaded[*]} " == *" $dep "* ]] && continue
+		grep -q "/$dep.ko$" "$kdir/modules.builtin" 2>/dev/null && continue
+		die "STACK=$STACK: $name depends on $dep, which is not loaded before it (scripts/stacks)"
+	done
+	loaded+=("$name")
+	echo "file /lib/modules/$file $ko 644 0 0" >> "$list"
+done <<< "$rows"
+
+conf="$(mktemp)" mods="$(mktemp)"
+trap 'rm -f "$list" "$conf" "$mods"' EXIT
+printf '%s' "$modlist" > "$mods"
+cat > "$conf" <<EOF
+STACK=$STACK
+MODE=$MODE
+PLANT_WARNING=$PLANT_WARNING
+EOF
+echo "file /etc/rpmsg-rs.conf $conf 644 0 0" >> "$list"
+echo "file /etc/modules $mods 644 0 0" >> "$list"
+
+bindir="$CARGO_TARGET_DIR/$MUSL_TARGET/release"
+for bin in rpmsg-test rpmsg; do
+	if [ -x "$bindir/$bin" ]; then
+		echo "file /bin/$bin $bindir/$bin 755 0 0" >> "$list"
+	else
+		log "WARNING: $bindir/$bin is not built (make tools); the guest will run without it"
+	fi
+done
+
+mkdir -p "$(dirname "$out")"
+"$gen_cpio" "$list" | gzip -1 > "$out.tmp"
+mv "$out.tmp" "$out"
+log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${loaded[*]}"

@@ -1,0 +1,190 @@
+#!/bin/bash
+# Boots the test kernel with the STACK's initramfs in QEMU under a hard time
+# limit and judges the run. Never trusts QEMU's exit status: the verdict
+# comes from the guest's KTAP (ttyS1) and the kernel's console (ttyS0).
+#   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init)
+#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 240)
+#   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG)
+#   SHOW_CONSOLE=1                   stream the console to the terminal
+#   PLANT_WARNING=1                  the guest logs a fake WARNING (the run must fail)
+#   run-qemu.sh --judge              judge the last run's logs again without booting
+# Writes $RESULTS/qemu-$STACK-$MODE.txt: "passed N", "failed M", "fail <case>"...
+source "$(dirname "$0")/lib.sh"
+
+STACK="${STACK:-c}" MODE="${MODE:-suite}"
+QEMU_TIMEOUT="${QEMU_TIMEOUT:-240}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
+export STACK MODE PLANT_WARNING="${PLANT_WARNING:-0}"
+run="$RUN_DIR/$STACK-$MODE"
+result_file="$RESULTS/qemu-$STACK-$MODE.txt"
+end_marker="RPMSG-RS-GUEST-END"
+shm_mib=$((SHM_SIZE >> 20))
+cmdline="console=ttyS0 panic=-1 memmap=${shm_mib}M\$$SHM_BASE"
+# The demo is for reading: only warnings and worse from the kernel (which is
+# all the judging needs; KUnit's output is not shown then).
+[ "$MODE" != demo ] || cmdline+=" loglevel=5"
+
+# boot <accel> <initramfs> <time limit> <dir>: console.log and ktap.log in <dir>;
+# returns timeout(1)'s status (124: killed at the limit).
+boot() {
+	local accel="$1" initrd="$2" limit="$3" dir="$4" rc
+	rm -f "$dir/console.log" "$dir/ktap.log"
+	# The MP table of QEMU's BIOS lists one CPU per socket, and tinyconfig
+	# has no ACPI: two sockets give the guest two CPUs.
+	local qemu=(qemu-system-x86_64 -accel "$accel" -m 512 -smp 2,sockets=2 -nographic -no-reboot
+		-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd" -append "$cmdline"
+		-serial mon:stdio -serial "file:$dir/ktap.log")
+	set +e
+	# The BIOS resets and clears the terminal: drop escape sequences.
+	timeout -k 5 "$limit" "${qemu[@]}" < /dev/null 2>&1 \
+		| sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' \
+		| if [ "$SHOW_CONSOLE" = 1 ]; then tee "$dir/console.log"; else cat > "$dir/console.log"; fi
+	rc="${PIPESTATUS[0]}"
+	set -e
+	return "$rc"
+}
+
+pick_accel() {
+	case "$KVM" in
+	0) echo tcg; return ;;
+	1) echo kvm; return ;;
+	auto) ;;
+	*) die "KVM=$KVM: expected 0, 1 or auto" ;;
+	esac
+	[ -w /dev/kvm ] || { echo tcg; return; }
+	local probe="$kdir/.kvm-probe"
+	if [ ! -f "$probe" ]; then
+		# KVM guests have been seen hanging right after the firmware on some hosts.
+		local dir="$RUN_DIR/kvm-probe"
+		mkdir -p "$dir"
+		MODE=smoke "$ROOT/scripts/mkinitramfs.sh" "$kdir" "$dir/initramfs.cpio.gz" 2>/dev/null
+		if SHOW_CONSOLE=0 boot kvm "$dir/initramfs.cpio.gz" 20 "$dir" && grep -q "^$end_marker" "$dir/ktap.log"; then
+			echo kvm > "$probe"
+		else
+			echo tcg > "$probe"
+		fi
+		log "KVM probe: using $(cat "$probe") (cached in $probe)"
+	fi
+	cat "$probe"
+}
+
+# ktap: reads KTAP documents (other lines ignored) and prints one line per
+# leaf test case: "pass|skip|fail <name>"; a plan with fewer results than it
+# announced, or "Bail out!", is one more "fail".
+ktap() {
+	awk '
+	function indent(s) { match(s, /^ */); return RLENGTH }
+	function close_levels(above,   i) {
+		for (i = 64; i > above; i--) {
+			if ((i in plan) && cnt[i] < plan[i])
+				print "fail", (i in subname ? subname[i] ": " : "") "only " cnt[i] + 0 " of " plan[i] " planned results"
+			delete plan[i]; delete cnt[i]; delete bad[i]; delete subname[i]
+		}
+	}
+	{ sub(/\r+$/, "") }
+	/^ *K?TAP version/ { if (indent($0) == 0) { close_levels(-1); indoc = 1 } next }
+	!indoc { next }
+	/^ *# Subtest: / { s = $0; sub(/^ *# Subtest: */, "", s); subname[indent($0)] = s; next }
+	/^ *1\.\.[0-9]+/ { s = $0; sub(/^ *1\.\./, "", s); plan[indent($0)] = s + 0; next }
+	/^ *Bail out!/ { s = $0; sub(/^ */, "", s); print "fail", s; next }
+	/^ *(not ok|ok) [0-9]+/ {
+		l = indent($0); s = $0; sub(/^ */, "", s)
+		failed = s ~ /^not ok/
+		sub(/^(not ok|ok) [0-9]+ *(- )?/, "", s)
+		skipped = s ~ /# *SKIP/
+		name = s; sub(/ *#.*$/, "", name)
+		if (l in subname) name = subname[l] "." name
+		parent = 0; childfail = 0
+		for (i = l + 1; i <= 64; i++) if (i in cnt) { parent = 1; childfail += bad[i] }
+		close_levels(l)
+		cnt[l]++
+		if (failed) bad[l]++
+		# A suite result only counts when none of its cases failed already.
+		if (parent) { if (failed && !childfail) print "fail", name }
+		else print (failed ? "fail" : skipped ? "skip" : "pass"), name
+	}
+	END { close_levels(-1) }'
+}
+
+# What in the kernel log makes a run fail (the parts after a printk timestamp).
+problems='WARNING:|BUG:|BUG [^ ]+ \((Not t|T)ainted\)|kernel BUG|Oops|general protection fault|Kernel panic|KASAN|UBSAN|'
+problems+='possible circular locking|inconsistent lock state|suspicious RCU|possible recursive locking|'
+problems+='lock held when returning|bad unlock balance|held lock freed|Invalid wait context|DEBUG_LOCKS_WARN_ON|'
+problems+='ODEBUG:|list_(add|del) corruption|suspected memory leak|unreferenced object|'
+problems+='Call Trace:|Tainted:|blocked for more than|soft lockup|hard LOCKUP|detected stall|segfault at'
+taint_flags=PFSRMBUDAWCIOELKXTNJ
+# O (out-of-tree module), E (unsigned module), N (a KUnit test ran) are expected.
+taint_ok=$(((1 << 12) | (1 << 13) | (1 << 18)))
+
+judge() {
+	local qemu_rc="$1" secs="$2" console ktap_log cases kernel_log lines tainted bad_taint end
+	console="$(tr -d '\r' < "$run/console.log" 2>/dev/null || true)"
+	ktap_log="$(tr -d '\r' < "$run/ktap.log" 2>/dev/null || true)"
+	# The guest's KTAP, then KUnit's from the kernel log (timestamp stripped).
+	cases="$( { printf '%s\n' "$ktap_log" | ktap
+		printf '%s\n' "$console" | sed -n 's/^\[ *[0-9]*\.[0-9]*\] //p' | ktap | sed 's/^\([a-z]*\) /\1 kunit: /'
+	} | sed "s/^\([a-z]*\) /\1 $STACK: /")"
+	end="$(printf '%s\n' "$ktap_log" | grep "^$end_marker" | tail -n1 || true)"
+
+	lines="$(printf '%s\n' "$console" | grep -E "\[ *[0-9]+\.[0-9]+\] .*($problems)" | head -n 20 || true)"
+	tainted="$(sed -n 's/.*tainted=\([0-9]*\).*/\1/p' <<< "$end")"
+	bad_taint=$(( ${tainted:-0} & ~taint_ok ))
+	if [ "$bad_taint" -ne 0 ]; then
+		local i flags=""
+		for ((i = 0; i < ${#taint_flags}; i++)); do
+			(( bad_taint & (1 << i) )) && flags+="${taint_flags:i:1}"
+		done
+		lines+=$'\n'"kernel tainted=$tainted (unexpected flags: $flags)"
+	fi
+	if [ -z "$lines" ]; then
+		cases+=$'\n'"pass $STACK: kernel log clean"
+	else
+		cases+=$'\n'"fail $STACK: kernel log clean"
+	fi
+	local why=""
+	if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+		why="killed at the time limit of ${QEMU_TIMEOUT} s"
+	elif [ -z "$end" ]; then
+		why="the guest stopped before its end marker (QEMU status $qemu_rc)"
+	fi
+	if [ -z "$why" ]; then
+		cases+=$'\n'"pass $STACK: guest ran to the end"
+	else
+		cases+=$'\n'"fail $STACK: guest ran to the end ($why)"
+	fi
+
+	local passed failed skipped
+	passed=$(grep -c '^\(pass\|skip\) ' <<< "$cases" || true)
+	skipped=$(grep -c '^skip ' <<< "$cases" || true)
+	failed=$(grep -c '^fail ' <<< "$cases" || true)
+	mkdir -p "$RESULTS"
+	{ echo "passed $passed"; echo "failed $failed"; grep '^fail ' <<< "$cases" || true; } > "$result_file"
+
+	if [ -n "$lines" ]; then
+		log "kernel log of $STACK ($run/console.log):"
+		printf '%s\n' "$lines" | sed 's/^/    /' >&2
+	fi
+	if [ -n "$why" ]; then
+		log "$why; last lines of the console ($run/console.log):"
+		printf '%s\n' "$console" | tail -n 40 | sed 's/^/    | /' >&2
+	fi
+	grep '^fail ' <<< "$cases" | sed 's/^fail /    not ok: /' >&2 || true
+	log "STACK=$STACK MODE=$MODE: $passed passed ($skipped skipped), $failed failed${secs:+ in $secs s}"
+	[ "$failed" -eq 0 ]
+}
+
+if [ "${1:-}" = --judge ]; then
+	[ -f "$run/console.log" ] || die "no run to judge in $run"
+	judge "$(cat "$run/qemu.rc" 2>/dev/null || echo 0)" ""
+	exit
+fi
+
+kdir="$("$ROOT/scripts/build-kernel.sh")"
+mkdir -p "$run"
+"$ROOT/scripts/mkinitramfs.sh" "$kdir" "$run/initramfs.cpio.gz"
+accel="$(pick_accel)"
+log "booting STACK=$STACK MODE=$MODE ($accel, limit ${QEMU_TIMEOUT} s); console: $run/console.log"
+start=$SECONDS
+rc=0
+boot "$accel" "$run/initramfs.cpio.gz" "$QEMU_TIMEOUT" "$run" || rc=$?
+echo "$rc" > "$run/qemu.rc"
+judge "$rc" "$((SECONDS - start))"
