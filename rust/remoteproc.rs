@@ -60,44 +60,22 @@ impl Rproc {
         self.0.get()
     }
 
-    /// Registers a carveout that the core uses through the mapping of `mem`
-    /// (vrings). It keeps `shm` alive for as long as the core holds it.
-    pub fn add_mapped_carveout(
+    /// Registers carveout `name` over `mem`, a slice of `shm`, at device
+    /// address `da`. The carveout keeps `shm` alive for as long as the core
+    /// holds it.
+    pub fn add_carveout(
         &self,
         name: &CStr,
         shm: &Arc<SharedMemory>,
         mem: ShmSlice<'_>,
         da: u32,
-    ) -> Result {
-        self.add_carveout(name, shm, mem, da, true)
-    }
-
-    /// Registers a carveout that the core must map itself: a vdev buffer
-    /// carveout (`vdev%dbuffer`) becomes the vdev's DMA pool over this
-    /// physical memory, at device address `da`.
-    pub fn add_pool_carveout(
-        &self,
-        name: &CStr,
-        shm: &Arc<SharedMemory>,
-        mem: ShmSlice<'_>,
-        da: u32,
-    ) -> Result {
-        self.add_carveout(name, shm, mem, da, false)
-    }
-
-    fn add_carveout(
-        &self,
-        name: &CStr,
-        shm: &Arc<SharedMemory>,
-        mem: ShmSlice<'_>,
-        da: u32,
-        mapped: bool,
+        kind: Carveout,
     ) -> Result {
         // The entry keeps `shm` alive, so `mem` must lie in it.
         if !mem.is_in(shm) {
             return Err(EINVAL);
         }
-        let va = if mapped {
+        let va = if kind == Carveout::Mapped {
             mem.as_ptr().cast()
         } else {
             core::ptr::null_mut()
@@ -167,6 +145,16 @@ unsafe extern "C" fn release_carveout(
     // calls this once, when it frees the entry.
     drop(unsafe { Arc::from_raw((*entry).priv_.cast::<SharedMemory>().cast_const()) });
     0
+}
+
+/// How the core uses a carveout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Carveout {
+    /// Through our mapping of it (vrings).
+    Mapped,
+    /// Not mapped by us: a vdev buffer carveout (`vdev%dbuffer`) becomes the
+    /// vdev's DMA pool, which the core maps itself.
+    Pool,
 }
 
 /// What a remote processor driver implements.

@@ -53,7 +53,7 @@ use fw::mem::{DeviceMemory, OutOfBounds};
 use fw::rsc::{self, VringSpec};
 use proto::msg::{Name, ADDR_ANY};
 use rpmsg_rs::platform_device::PlatformDevice;
-use rpmsg_rs::remoteproc::{self as rproc, Rproc};
+use rpmsg_rs::remoteproc::{self as rproc, Carveout, Rproc};
 use rpmsg_rs::shmem::{self, SharedMemory};
 use rpmsg_rs::workqueue::OwnedQueue;
 
@@ -329,20 +329,28 @@ impl rproc::Operations for SimRemote {
         }
         let shm = &this.shm;
         let da_of = |off: usize| da(shm.phys(), off);
-        rproc.add_mapped_carveout(
+        rproc.add_carveout(
             c_str!("vdev0vring0"),
             shm,
             shm.slice(VRING0_OFF, VRING_SLOT)?,
             da_of(VRING0_OFF),
+            Carveout::Mapped,
         )?;
-        rproc.add_mapped_carveout(
+        rproc.add_carveout(
             c_str!("vdev0vring1"),
             shm,
             shm.slice(VRING1_OFF, VRING_SLOT)?,
             da_of(VRING1_OFF),
+            Carveout::Mapped,
         )?;
         let pool = shm.slice(POOL_OFF, shm.len() - POOL_OFF)?;
-        rproc.add_pool_carveout(c_str!("vdev0buffer"), shm, pool, da_of(POOL_OFF))
+        rproc.add_carveout(
+            c_str!("vdev0buffer"),
+            shm,
+            pool,
+            da_of(POOL_OFF),
+            Carveout::Pool,
+        )
     }
 
     fn attach(this: ArcBorrow<'_, Self>, _rproc: &Rproc) -> Result {
