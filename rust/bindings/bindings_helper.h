@@ -9,6 +9,12 @@
 #include <linux/io.h>
 #include <linux/platform_device.h>
 #include <linux/remoteproc.h>
+#include <linux/rpmsg.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
 #include <linux/workqueue.h>
+
+/* The contract an rpmsg transport implements; not an installed header. */
+#include "rpmsg_internal.h"
 
 #include "../helpers.h"

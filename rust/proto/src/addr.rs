@@ -73,6 +73,25 @@ impl<const WORDS: usize> AddrSet<WORDS> {
     }
 }
 
+/// The lowest address at or above `min` that is not in `used`, which must
+/// be sorted ascending (as the keys of an ordered map are).
+pub fn lowest_free(used: impl IntoIterator<Item = u32>, min: u32) -> Result<u32, AddrError> {
+    let mut candidate = min;
+    for addr in used {
+        if addr < candidate {
+            continue;
+        }
+        if addr > candidate {
+            break;
+        }
+        candidate = candidate.checked_add(1).ok_or(AddrError::Exhausted)?;
+    }
+    if candidate == ADDR_ANY {
+        return Err(AddrError::Exhausted);
+    }
+    Ok(candidate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +116,18 @@ mod tests {
         assert_eq!(set.alloc(53), Err(AddrError::InUse));
         assert_eq!(set.alloc(2048), Err(AddrError::OutOfRange));
         set.free(4000); // out of range: ignored
+    }
+
+    #[test]
+    fn lowest_free_skips_used_runs() {
+        assert_eq!(lowest_free([], 1024), Ok(1024));
+        assert_eq!(lowest_free([53, 1024, 1025, 1027], 1024), Ok(1026));
+        assert_eq!(lowest_free([1024, 1025, 1026], 1024), Ok(1027));
+        assert_eq!(lowest_free([5000], 1024), Ok(1024));
+        assert_eq!(
+            lowest_free([ADDR_ANY - 1], ADDR_ANY - 1),
+            Err(AddrError::Exhausted)
+        );
     }
 
     #[test]

@@ -11,3 +11,4 @@
 
 pub mod addr;
 pub mod msg;
+pub mod ratelimit;

@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The virtio RPMsg bus, in Rust: a drop-in equivalent of the kernel's
+//! `virtio_rpmsg_bus`.
+//!
+//! Binds to the virtio device remoteproc creates for an RPMsg vdev, owns its
+//! two virtqueues and the shared buffer pool, serves the name service at
+//! address 53 itself, and plugs into the rpmsg core as a transport, so that
+//! rpmsg_char, rpmsg_ctrl, rpmsg_tty and every other client driver work on
+//! it unchanged. Everything the remote writes into shared memory is checked
+//! before use; see Documentation/design.md.
+
+use core::fmt;
+use kernel::{
+    c_str, debugfs,
+    fs::File,
+    new_poll_condvar,
+    prelude::*,
+    rbtree::RBTree,
+    str::CString,
+    sync::{
+        aref::ARef,
+        new_mutex,
+        poll::{PollCondVar, PollTable},
+        Arc, ArcBorrow, CondVarTimeoutResult, Mutex,
+    },
+    time::{msecs_to_jiffies, Instant, Monotonic},
+};
+
+// Library code shared by all of the project's modules, compiled in by path:
+// not every module uses every item.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust"]
+mod rpmsg_rs {
+    pub mod bindings;
+    pub mod rpmsg;
+    pub mod virtio;
+}
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/proto/src"]
+mod proto {
+    pub mod addr;
+    pub mod msg;
+    pub mod ratelimit;
+}
+
+use proto::msg::{Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR};
+use proto::ratelimit::{RateLimit, Verdict};
+use rpmsg_rs::rpmsg::{Channel, ChannelInfo, ChannelKind, Endpoint, Transport, ADDR_ANY};
+use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
+
+module! {
+    type: BusModule,
+    name: "virtio_rpmsg_rs",
+    authors: ["rpmsg-rs developers"],
+    description: "Virtio-based remote processor messaging bus, in Rust",
+    license: "GPL",
+}
+
+/// `VIRTIO_RPMSG_F_NS`: the remote announces its channels.
+const VIRTIO_RPMSG_F_NS: u32 = 0;
+const VIRTIO_ID_RPMSG: u32 = 7;
+/// Buffer size and count limits, as upstream: 512-byte buffers, at most 512.
+const BUF_SIZE: usize = 512;
+const MAX_BUFS: usize = 512;
+/// How long a blocking send waits for a transmit buffer.
+const TX_TIMEOUT_MS: u32 = 15_000;
+/// `EPOLLOUT`.
+const EPOLLOUT: u32 = 0x4;
+const RX_VQ: usize = 0;
+const TX_VQ: usize = 1;
+
+/// What the bus counts (`/sys/kernel/debug/virtio_rpmsg_rs/<vdev>/stats`).
+#[derive(Default, Clone, Copy)]
+struct RxStats {
+    msgs: u64,
+    dropped_bad_len: u64,
+    dropped_bad_hdr: u64,
+    dropped_no_ept: u64,
+    dropped_cb_error: u64,
+    ns_bad: u64,
+    ns_created: u64,
+    ns_destroyed: u64,
+}
+
+struct Rx {
+    vq: Option<Virtqueue>,
+    bufs: Option<Arc<SharedBuffer>>,
+    stats: RxStats,
+    ratelimit: RateLimit,
+}
+
+struct Tx {
+    vq: Option<Virtqueue>,
+    bufs: Option<Arc<SharedBuffer>>,
+    /// Transmit buffers never used yet: `next_fresh..num`.
+    next_fresh: usize,
+    /// Senders waiting for a buffer; tx-complete callbacks are on while
+    /// there are any.
+    sleepers: u32,
+    msgs: u64,
+}
+
+/// The device's debugfs directory, which refers back to the device.
+type DebugfsScope = Pin<KBox<debugfs::Scope<Arc<Vrp>>>>;
+
+/// One virtio RPMsg device: the transport of its channels.
+#[pin_data]
+struct Vrp {
+    vdev: ARef<kernel::device::Device>,
+    ns_enabled: bool,
+    /// Buffers per direction: the first half of the pool receives.
+    nbufs: usize,
+    started: Instant<Monotonic>,
+    #[pin]
+    rx: Mutex<Rx>,
+    #[pin]
+    tx: Mutex<Tx>,
+    /// Senders wait here for transmit buffers; poll() registers here too.
+    #[pin]
+    sendq: PollCondVar,
+    #[pin]
+    endpoints: Mutex<RBTree<u32, ARef<Endpoint<Vrp>>>>,
+    #[pin]
+    debugfs: Mutex<Option<DebugfsScope>>,
+}
+
+impl Vrp {
+    fn rx_off(idx: usize) -> usize {
+        idx * BUF_SIZE
+    }
+
+    fn tx_off(&self, idx: usize) -> usize {
+        (self.nbufs + idx) * BUF_SIZE
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Logs bad input from the remote, rate-limited.
+    fn complain(&self, rx: &mut Rx, args: fmt::Arguments<'_>) {
+        if let Verdict::Print { suppressed } = rx.ratelimit.check(self.now_ms()) {
+            if suppressed > 0 {
+                dev_warn!(
+                    self.vdev,
+                    "{} messages about bad frames suppressed\n",
+                    suppressed
+                );
+            }
+            dev_warn!(self.vdev, "{}\n", args);
+        }
+    }
+
+    /// Handles everything the remote put into the receive queue.
+    fn receive(this: ArcBorrow<'_, Self>) {
+        let mut rx = this.rx.lock();
+        let mut handled = 0;
+        loop {
+            let Some(bufs) = rx.bufs.clone() else { return };
+            let Some(vq) = rx.vq.as_mut() else { return };
+            let Some((token, used)) = vq.get_buf() else {
+                break;
+            };
+            // Tokens are ours (buffer index + 1); the ring already checked
+            // that the remote returned a buffer we gave it.
+            let idx = token - 1;
+            if idx >= this.nbufs {
+                continue;
+            }
+            let mut msg = [0u8; BUF_SIZE];
+            Self::receive_one(&this, &mut rx, &bufs, idx, used, &mut msg);
+            // The buffer always goes back, whatever was in it.
+            if let Some(vq) = rx.vq.as_mut() {
+                if vq
+                    .add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, token)
+                    .is_err()
+                {
+                    dev_err!(this.vdev, "cannot repost rx buffer {}\n", idx);
+                }
+            }
+            handled += 1;
+        }
+        if handled > 0 {
+            if let Some(vq) = rx.vq.as_mut() {
+                vq.kick();
+            }
+        }
+    }
+
+    fn receive_one(
+        this: &ArcBorrow<'_, Self>,
+        rx: &mut Rx,
+        bufs: &SharedBuffer,
+        idx: usize,
+        used: u32,
+        msg: &mut [u8; BUF_SIZE],
+    ) {
+        let used = used as usize;
+        if !(HEADER_LEN..=BUF_SIZE).contains(&used) {
+            rx.stats.dropped_bad_len += 1;
+            this.complain(
+                rx,
+                fmt!("dropped rx buffer {idx}: used length {used} out of range"),
+            );
+            return;
+        }
+        // One snapshot: the remote cannot change what we validate.
+        if bufs.read(Self::rx_off(idx), &mut msg[..used]).is_err() {
+            return;
+        }
+        let hdr = match Header::parse(&msg[..used]) {
+            Ok(hdr) => hdr,
+            Err(MsgError::BadLength) | Err(_) => {
+                rx.stats.dropped_bad_hdr += 1;
+                this.complain(
+                    rx,
+                    fmt!("dropped message: header length beyond the {used} bytes received"),
+                );
+                return;
+            }
+        };
+        let len = usize::from(hdr.len);
+        let payload = &mut msg[HEADER_LEN..HEADER_LEN + len];
+        if hdr.dst == NS_ADDR && this.ns_enabled {
+            Self::name_service(this, rx, payload);
+            return;
+        }
+        let ept = this.endpoints.lock().get(&hdr.dst).cloned();
+        let Some(ept) = ept else {
+            rx.stats.dropped_no_ept += 1;
+            this.complain(
+                rx,
+                fmt!(
+                    "dropped message from {:#x}: no endpoint at {:#x}",
+                    hdr.src,
+                    hdr.dst
+                ),
+            );
+            return;
+        };
+        rx.stats.msgs += 1;
+        if ept.deliver(payload, hdr.src).is_err() {
+            rx.stats.dropped_cb_error += 1;
+        }
+    }
+
+    fn name_service(this: &ArcBorrow<'_, Self>, rx: &mut Rx, payload: &[u8]) {
+        let ns = match NsMsg::parse(payload) {
+            Ok(ns) => ns,
+            Err(e) => {
+                rx.stats.ns_bad += 1;
+                this.complain(
+                    rx,
+                    fmt!(
+                        "dropped malformed name-service message ({} bytes): {e:?}",
+                        payload.len()
+                    ),
+                );
+                return;
+            }
+        };
+        let Ok(info) = ChannelInfo::new(ns.name.as_bytes(), ADDR_ANY, ns.addr) else {
+            return;
+        };
+        let vrp: Arc<Vrp> = (*this).into();
+        if ns.destroy {
+            dev_info!(
+                this.vdev,
+                "destroying channel {} addr {:#x}\n",
+                ns.name.as_str(),
+                ns.addr
+            );
+            rx.stats.ns_destroyed += 1;
+            if Channel::unregister(&vrp, &info).is_err() {
+                dev_err!(this.vdev, "rpmsg_destroy_channel failed\n");
+            }
+        } else {
+            dev_info!(
+                this.vdev,
+                "creating channel {} addr {:#x}\n",
+                ns.name.as_str(),
+                ns.addr
+            );
+            rx.stats.ns_created += 1;
+            if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
+                dev_err!(this.vdev, "rpmsg_create_channel failed: {:?}\n", e);
+            }
+        }
+    }
+
+    /// Takes a transmit buffer: a fresh one, or one the remote gave back.
+    fn get_tx_buf(&self, tx: &mut Tx) -> Option<usize> {
+        if tx.next_fresh < self.nbufs {
+            tx.next_fresh += 1;
+            return Some(tx.next_fresh - 1);
+        }
+        let vq = tx.vq.as_mut()?;
+        while let Some((token, _)) = vq.get_buf() {
+            let idx = token - 1;
+            if idx < self.nbufs {
+                return Some(idx);
+            }
+        }
+        None
+    }
+
+    fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rx = this.rx.lock().stats;
+        let tx_msgs = this.tx.lock().msgs;
+        writeln!(f, "rx_msgs: {}\ntx_msgs: {}", rx.msgs, tx_msgs)?;
+        writeln!(
+            f,
+            "rx_dropped_bad_len: {}\nrx_dropped_bad_hdr: {}",
+            rx.dropped_bad_len, rx.dropped_bad_hdr
+        )?;
+        writeln!(
+            f,
+            "rx_dropped_no_ept: {}\nrx_dropped_cb_error: {}",
+            rx.dropped_no_ept, rx.dropped_cb_error
+        )?;
+        writeln!(
+            f,
+            "ns_bad: {}\nns_created: {}\nns_destroyed: {}",
+            rx.ns_bad, rx.ns_created, rx.ns_destroyed
+        )?;
+        writeln!(f, "buffers: {}\nbuf_size: {}", this.nbufs, BUF_SIZE)
+    }
+}
+
+impl Transport for Vrp {
+    fn parent(&self) -> &kernel::device::Device {
+        &self.vdev
+    }
+
+    fn ns_enabled(&self) -> bool {
+        self.ns_enabled
+    }
+
+    fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32> {
+        let mut epts = this.endpoints.lock();
+        let addr = if src == ADDR_ANY {
+            proto::addr::lowest_free(epts.keys().copied(), FIRST_DYNAMIC_ADDR)
+                .map_err(|_| ENOSPC)?
+        } else {
+            src
+        };
+        if epts.get(&addr).is_some() || (addr == NS_ADDR && this.ns_enabled) {
+            return Err(EBUSY);
+        }
+        epts.try_create_and_insert(addr, ept, GFP_KERNEL)?;
+        Ok(addr)
+    }
+
+    fn unbind(this: &Arc<Self>, addr: u32) {
+        // Dropped outside the lock: the last reference frees the endpoint.
+        let ept = this.endpoints.lock().remove(&addr);
+        drop(ept);
+    }
+
+    fn send(this: &Arc<Self>, src: u32, dst: u32, data: &[u8], wait: bool) -> Result {
+        if src == ADDR_ANY || dst == ADDR_ANY {
+            dev_err!(this.vdev, "invalid addr (src {:#x}, dst {:#x})\n", src, dst);
+            return Err(EINVAL);
+        }
+        if data.len() > this.mtu() {
+            dev_err!(this.vdev, "message is too big ({})\n", data.len());
+            return Err(EMSGSIZE);
+        }
+        let hdr = Header {
+            src,
+            dst,
+            len: data.len() as u16,
+            flags: 0,
+        };
+        let mut left = msecs_to_jiffies(TX_TIMEOUT_MS);
+        let mut tx = this.tx.lock();
+        loop {
+            if tx.vq.is_none() {
+                return Err(ENODEV);
+            }
+            if let Some(idx) = this.get_tx_buf(&mut tx) {
+                let off = this.tx_off(idx);
+                let bufs = tx.bufs.clone().ok_or(ENODEV)?;
+                bufs.write(off, &hdr.to_bytes())?;
+                bufs.write(off + HEADER_LEN, data)?;
+                let vq = tx.vq.as_mut().ok_or(ENODEV)?;
+                vq.add_buf(&bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
+                vq.kick();
+                tx.msgs += 1;
+                return Ok(());
+            }
+            if !wait {
+                return Err(ENOMEM);
+            }
+            // Completions interrupt us only while someone waits for them.
+            tx.sleepers += 1;
+            let raced = tx.sleepers == 1 && tx.vq.as_mut().is_some_and(|vq| !vq.enable_cb());
+            let res = if raced {
+                CondVarTimeoutResult::Woken { jiffies: left }
+            } else {
+                this.sendq.wait_interruptible_timeout(&mut tx, left)
+            };
+            tx.sleepers -= 1;
+            if tx.sleepers == 0 {
+                if let Some(vq) = tx.vq.as_mut() {
+                    vq.disable_cb();
+                }
+            }
+            match res {
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
+                CondVarTimeoutResult::Timeout => {
+                    dev_err!(this.vdev, "timeout waiting for a tx buffer\n");
+                    return Err(ERESTARTSYS);
+                }
+            }
+        }
+    }
+
+    fn poll(this: &Arc<Self>, file: &File, table: &PollTable<'_>) -> u32 {
+        table.register_wait(file, &this.sendq);
+        let mut tx = this.tx.lock();
+        let fresh = tx.next_fresh < this.nbufs;
+        // Enabling callbacks tells whether buffers came back, and makes the
+        // next completion wake the poller.
+        if fresh || tx.vq.as_mut().is_some_and(|vq| !vq.enable_cb()) {
+            EPOLLOUT
+        } else {
+            0
+        }
+    }
+
+    fn mtu(&self) -> usize {
+        BUF_SIZE - HEADER_LEN
+    }
+}
+
+impl virtio::Driver for Vrp {
+    const NAME: &'static CStr = c_str!("virtio_rpmsg_rs");
+    const DEVICE_ID: u32 = VIRTIO_ID_RPMSG;
+    const FEATURES: &'static [u32] = &[VIRTIO_RPMSG_F_NS];
+    const VQ_NAMES: &'static [&'static CStr] = &[c_str!("input"), c_str!("output")];
+    type Context = debugfs::Dir;
+
+    fn probe(
+        vdev: &virtio::Device,
+        mut vqs: KVec<Virtqueue>,
+        root: &debugfs::Dir,
+    ) -> Result<Arc<Self>> {
+        let (Some(mut svq), Some(mut rvq)) = (vqs.pop(), vqs.pop()) else {
+            return Err(EINVAL);
+        };
+        // As upstream: twice the receive ring's size, split evenly between
+        // receiving and sending, at most MAX_BUFS.
+        let total = (rvq.size() as usize * 2).min(MAX_BUFS);
+        let nbufs = total / 2;
+        if nbufs == 0 {
+            return Err(EINVAL);
+        }
+        let bufs = Arc::new(vdev.alloc_shared(total * BUF_SIZE)?, GFP_KERNEL)?;
+        for idx in 0..nbufs {
+            rvq.add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, idx + 1)?;
+        }
+        // Transmit completions are only wanted while a sender waits.
+        svq.disable_cb();
+        let ns_enabled = vdev.has_feature(VIRTIO_RPMSG_F_NS);
+        let dev: ARef<kernel::device::Device> = vdev.as_dev().into();
+        let this = Arc::pin_init(
+            pin_init!(Vrp {
+                vdev: dev,
+                ns_enabled,
+                nbufs,
+                started: Instant::now(),
+                rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), stats: RxStats::default(), ratelimit: RateLimit::new() }, "Vrp::rx"),
+                tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, msgs: 0 }, "Vrp::tx"),
+                sendq <- new_poll_condvar!("Vrp::sendq"),
+                endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),
+                debugfs <- new_mutex!(None, "Vrp::debugfs"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let name = CString::try_from_fmt(fmt!("{}", vdev.as_dev().name()))?;
+        let scope = KBox::pin_init(
+            root.scope(this.clone(), &name, |vrp, dir| {
+                dir.read_callback_file(c_str!("stats"), vrp, &Vrp::stats_show);
+            }),
+            GFP_KERNEL,
+        )?;
+        *this.debugfs.lock() = Some(scope);
+        // The control device rpmsg_ctrl binds to, as upstream registers it.
+        let ctrl = ChannelInfo::new(b"rpmsg_ctrl", 0, 0)?;
+        if let Err(e) = Channel::register(&this, &ctrl, ChannelKind::Ctrl) {
+            this.debugfs.lock().take();
+            return Err(e);
+        }
+        Ok(this)
+    }
+
+    fn ready(this: ArcBorrow<'_, Self>, _vdev: &virtio::Device) {
+        // Tell the remote it may start sending.
+        if let Some(vq) = this.rx.lock().vq.as_mut() {
+            vq.kick();
+        }
+        dev_info!(this.vdev, "rpmsg host is online\n");
+    }
+
+    fn vq_callback(this: ArcBorrow<'_, Self>, index: usize) {
+        match index {
+            RX_VQ => Self::receive(this),
+            // A transmit buffer came back: wake whoever waits for one.
+            TX_VQ => this.sendq.notify_all(),
+            _ => {}
+        }
+    }
+
+    fn remove(this: ArcBorrow<'_, Self>, _vdev: &virtio::Device) {
+        // The device is reset. Stop receiving, fail senders, then remove the
+        // channels (their drivers destroy their endpoints), then let go of
+        // the queues and the buffers.
+        let (rvq, rbufs) = {
+            let mut rx = this.rx.lock();
+            (rx.vq.take(), rx.bufs.take())
+        };
+        let (svq, sbufs) = {
+            let mut tx = this.tx.lock();
+            (tx.vq.take(), tx.bufs.take())
+        };
+        this.sendq.notify_all();
+        let vrp: Arc<Vrp> = this.into();
+        Channel::unregister_all(&vrp);
+        let leftover = core::mem::take(&mut *this.endpoints.lock());
+        drop(leftover);
+        drop((rvq, svq, rbufs, sbufs));
+        this.debugfs.lock().take();
+    }
+}
+
+struct BusModule {
+    _registration: virtio::Registration<Vrp>,
+}
+
+impl kernel::Module for BusModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let root = debugfs::Dir::new(c_str!("virtio_rpmsg_rs"));
+        Ok(BusModule {
+            _registration: virtio::Registration::new(module, root)?,
+        })
+    }
+}

@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transport side of the kernel's rpmsg core
+//! (`drivers/rpmsg/rpmsg_internal.h`): channel devices on the rpmsg bus and
+//! endpoints, for a transport written in Rust. The core and every rpmsg
+//! client driver (rpmsg_char, rpmsg_ctrl, rpmsg_tty, ...) see the usual C
+//! structures; their operations land in a [`Transport`].
+
+use super::bindings;
+use core::ptr::NonNull;
+use kernel::{
+    fs::File,
+    prelude::*,
+    sync::{
+        aref::{ARef, AlwaysRefCounted},
+        poll::PollTable,
+        Arc,
+    },
+    types::Opaque,
+};
+
+/// Length of a channel name field, terminator included.
+pub const NAME_SIZE: usize = 32;
+/// The wildcard address.
+pub const ADDR_ANY: u32 = u32::MAX;
+
+// The protocol code is little-endian only (see rust/proto/src/msg.rs).
+const _: () = assert!(cfg!(target_endian = "little"));
+
+/// Identity of a channel: name and addresses.
+#[derive(Clone, Copy)]
+pub struct ChannelInfo {
+    name: [u8; NAME_SIZE],
+    pub src: u32,
+    pub dst: u32,
+}
+
+impl ChannelInfo {
+    /// `name` must fit with its terminator.
+    pub fn new(name: &[u8], src: u32, dst: u32) -> Result<Self> {
+        if name.len() >= NAME_SIZE || name.contains(&0) {
+            return Err(EINVAL);
+        }
+        let mut buf = [0u8; NAME_SIZE];
+        buf[..name.len()].copy_from_slice(name);
+        Ok(Self {
+            name: buf,
+            src,
+            dst,
+        })
+    }
+
+    /// The name, without terminator.
+    pub fn name(&self) -> &[u8] {
+        let end = self.name.iter().position(|&c| c == 0).unwrap_or(NAME_SIZE);
+        &self.name[..end]
+    }
+
+    fn from_raw(raw: &bindings::rpmsg_channel_info) -> Self {
+        let mut name = [0u8; NAME_SIZE];
+        for (d, s) in name.iter_mut().zip(raw.name.iter()).take(NAME_SIZE - 1) {
+            *d = *s;
+        }
+        Self {
+            name,
+            src: raw.src,
+            dst: raw.dst,
+        }
+    }
+
+    fn to_raw(self) -> bindings::rpmsg_channel_info {
+        let mut raw = bindings::rpmsg_channel_info::default();
+        for (d, s) in raw.name.iter_mut().zip(self.name.iter()) {
+            *d = *s;
+        }
+        raw.src = self.src;
+        raw.dst = self.dst;
+        raw
+    }
+}
+
+/// What an rpmsg transport implements.
+pub trait Transport: Send + Sync + Sized + 'static {
+    /// The device channels are created under.
+    fn parent(&self) -> &kernel::device::Device;
+    /// Whether the remote wants name-service announcements.
+    fn ns_enabled(&self) -> bool;
+    /// Binds `ept` at address `src` ([`ADDR_ANY`]: a free one) and returns
+    /// the address. The transport keeps `ept` until [`Transport::unbind`].
+    fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32>;
+    /// Forgets the endpoint at `addr`.
+    fn unbind(this: &Arc<Self>, addr: u32);
+    /// Sends `data` from `src` to `dst`, waiting for a buffer if `wait`.
+    fn send(this: &Arc<Self>, src: u32, dst: u32, data: &[u8], wait: bool) -> Result;
+    /// Poll support for senders: the mask (`EPOLLOUT` when a send would
+    /// not block), registering `table` for wake-ups.
+    fn poll(this: &Arc<Self>, file: &File, table: &PollTable<'_>) -> u32;
+    /// Largest payload of one message.
+    fn mtu(&self) -> usize;
+}
+
+/// An rpmsg endpoint of transport `T`.
+///
+/// # Invariants
+///
+/// `raw` is initialised (kref, cb_lock, ops) and lives at a fixed address
+/// until its kref drops to zero, which frees the allocation.
+#[repr(C)]
+pub struct Endpoint<T: Transport> {
+    raw: Opaque<bindings::rpmsg_endpoint>,
+    transport: Arc<T>,
+}
+
+// SAFETY: The C endpoint is refcounted and locked internally.
+unsafe impl<T: Transport> Send for Endpoint<T> {}
+// SAFETY: See `Send`.
+unsafe impl<T: Transport> Sync for Endpoint<T> {}
+
+// SAFETY: The kref embedded in the C endpoint governs its lifetime.
+unsafe impl<T: Transport> AlwaysRefCounted for Endpoint<T> {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live, so its kref is non-zero.
+        unsafe { bindings::rpmsg_rs_kref_get(&raw mut (*self.raw.get()).refcount) }
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owns.
+        unsafe {
+            bindings::rpmsg_rs_kref_put(
+                &raw mut (*(*obj.as_ptr()).raw.get()).refcount,
+                Some(release_ept::<T>),
+            )
+        };
+    }
+}
+
+impl<T: Transport> Endpoint<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be the `raw` field of a live `Endpoint<T>`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::rpmsg_endpoint) -> &'a Self {
+        // SAFETY: `raw` is the first field of a `repr(C)` struct.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The endpoint's local address.
+    pub fn addr(&self) -> u32 {
+        // SAFETY: `raw` is live; `addr` is set before the endpoint is shared.
+        unsafe { (*self.raw.get()).addr }
+    }
+
+    /// Hands a received message to the endpoint's callback; callbacks of one
+    /// endpoint run one at a time, never after the endpoint is destroyed.
+    /// `data` is the transport's private copy (the callback may not keep it).
+    pub fn deliver(&self, data: &mut [u8], src: u32) -> Result {
+        let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is live; `data` is valid for the call.
+        kernel::error::to_result(unsafe {
+            bindings::rpmsg_rs_ept_deliver(self.raw.get(), data.as_mut_ptr().cast(), len, src)
+        })
+    }
+
+    fn channel_dst(&self) -> u32 {
+        // SAFETY: `raw` is live; `rpdev` is set at creation and the channel
+        // outlives its endpoints' use by its driver.
+        unsafe {
+            let rpdev = (*self.raw.get()).rpdev;
+            if rpdev.is_null() {
+                ADDR_ANY
+            } else {
+                (*rpdev).dst
+            }
+        }
+    }
+
+    /// Allocates an endpoint for channel `rpdev` and binds it.
+    fn create(
+        transport: &Arc<T>,
+        rpdev: *mut bindings::rpmsg_device,
+        cb: bindings::rpmsg_rx_cb_t,
+        priv_: *mut kernel::ffi::c_void,
+        src: u32,
+    ) -> Result<NonNull<bindings::rpmsg_endpoint>> {
+        let ept = KBox::new(
+            Self {
+                raw: Opaque::zeroed(),
+                transport: transport.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        let ept = KBox::into_raw(ept);
+        // SAFETY: `ept` is a fresh, never-moved allocation; initialising the
+        // C part gives it one reference (the caller's), freed by
+        // `release_ept`.
+        let raw = unsafe {
+            let raw = (*ept).raw.get();
+            bindings::rpmsg_rs_ept_init(raw);
+            (*raw).rpdev = rpdev;
+            (*raw).cb = cb;
+            (*raw).priv_ = priv_;
+            (*raw).ops = const { &Self::OPS };
+            (*raw).addr = ADDR_ANY;
+            raw
+        };
+        // SAFETY: Initialised just now.
+        let this = unsafe { Self::from_raw(raw) };
+        match T::bind(transport, src, ARef::from(this)) {
+            Ok(addr) => {
+                // SAFETY: Not yet visible to anyone who reads `addr`.
+                unsafe { (*raw).addr = addr };
+                // SAFETY: `raw` is not null.
+                Ok(unsafe { NonNull::new_unchecked(raw) })
+            }
+            Err(e) => {
+                // SAFETY: Drops the caller's reference: frees the endpoint.
+                unsafe { Self::dec_ref(NonNull::from(this)) };
+                Err(e)
+            }
+        }
+    }
+
+    const OPS: bindings::rpmsg_endpoint_ops = bindings::rpmsg_endpoint_ops {
+        destroy_ept: Some(destroy_ept::<T>),
+        send: Some(send_cb::<T>),
+        sendto: Some(sendto_cb::<T>),
+        trysend: Some(trysend_cb::<T>),
+        trysendto: Some(trysendto_cb::<T>),
+        poll: Some(poll_cb::<T>),
+        set_flow_control: None,
+        get_mtu: Some(get_mtu_cb::<T>),
+    };
+}
+
+/// # Safety
+///
+/// Called by the kref of an `Endpoint<T>` when it drops to zero.
+unsafe extern "C" fn release_ept<T: Transport>(kref: *mut bindings::kref) {
+    // SAFETY: `kref` is embedded in `raw`, the first field of the endpoint.
+    let raw = unsafe { kernel::container_of!(kref, bindings::rpmsg_endpoint, refcount) };
+    // SAFETY: Last reference: nobody else uses the endpoint; it came from
+    // `KBox::into_raw` in `create`.
+    drop(unsafe { KBox::from_raw(raw.cast::<Endpoint<T>>()) });
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with an endpoint of ours; gives up the
+/// creator's reference.
+unsafe extern "C" fn destroy_ept<T: Transport>(raw: *mut bindings::rpmsg_endpoint) {
+    // SAFETY: A live endpoint of ours.
+    let ept = unsafe { Endpoint::<T>::from_raw(raw) };
+    T::unbind(&ept.transport, ept.addr());
+    // SAFETY: `raw` is live; waits for a running callback.
+    unsafe { bindings::rpmsg_rs_ept_clear_cb(raw) };
+    // SAFETY: The creator's reference, given up by destroying.
+    unsafe { Endpoint::<T>::dec_ref(NonNull::from(ept)) };
+}
+
+/// # Safety
+///
+/// `data` must be valid for `len` bytes when `len > 0`.
+unsafe fn payload<'a>(
+    data: *const kernel::ffi::c_void,
+    len: kernel::ffi::c_int,
+) -> Result<&'a [u8]> {
+    match usize::try_from(len) {
+        Ok(0) => Ok(&[]),
+        Ok(n) if !data.is_null() => {
+            // SAFETY: The caller's promise.
+            Ok(unsafe { core::slice::from_raw_parts(data.cast::<u8>(), n) })
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+macro_rules! send_callback {
+    ($name:ident, $wait:expr, to) => {
+        /// # Safety
+        ///
+        /// Called by the rpmsg core with an endpoint of ours and a valid buffer.
+        unsafe extern "C" fn $name<T: Transport>(
+            raw: *mut bindings::rpmsg_endpoint,
+            data: *const kernel::ffi::c_void,
+            len: kernel::ffi::c_int,
+            dst: u32,
+        ) -> kernel::ffi::c_int {
+            // SAFETY: As documented.
+            let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
+            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
+            res.map_or_else(|e| e.to_errno(), |()| 0)
+        }
+    };
+    ($name:ident, $wait:expr) => {
+        /// # Safety
+        ///
+        /// Called by the rpmsg core with an endpoint of ours and a valid buffer.
+        unsafe extern "C" fn $name<T: Transport>(
+            raw: *mut bindings::rpmsg_endpoint,
+            data: *const kernel::ffi::c_void,
+            len: kernel::ffi::c_int,
+        ) -> kernel::ffi::c_int {
+            // SAFETY: As documented.
+            let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
+            let dst = ept.channel_dst();
+            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
+            res.map_or_else(|e| e.to_errno(), |()| 0)
+        }
+    };
+}
+
+send_callback!(send_cb, true);
+send_callback!(trysend_cb, false);
+send_callback!(sendto_cb, true, to);
+send_callback!(trysendto_cb, false, to);
+
+/// # Safety
+///
+/// Called by the rpmsg core with an endpoint of ours, a live file and a
+/// poll table valid for the call.
+unsafe extern "C" fn poll_cb<T: Transport>(
+    raw: *mut bindings::rpmsg_endpoint,
+    filp: *mut bindings::file,
+    wait: *mut bindings::poll_table,
+) -> bindings::__poll_t {
+    // SAFETY: As documented.
+    let (ept, file, table) = unsafe {
+        (
+            Endpoint::<T>::from_raw(raw),
+            File::from_raw_file(filp),
+            PollTable::from_raw(wait),
+        )
+    };
+    T::poll(&ept.transport, file, &table)
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with an endpoint of ours.
+unsafe extern "C" fn get_mtu_cb<T: Transport>(raw: *mut bindings::rpmsg_endpoint) -> isize {
+    // SAFETY: As documented.
+    let ept = unsafe { Endpoint::<T>::from_raw(raw) };
+    ept.transport.mtu() as isize
+}
+
+/// A channel device on the rpmsg bus, owned by the driver core once
+/// registered (its release callback frees it).
+#[repr(C)]
+pub struct Channel<T: Transport> {
+    raw: Opaque<bindings::rpmsg_device>,
+    transport: Arc<T>,
+}
+
+/// How a channel is registered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// A channel announced by the remote.
+    Remote,
+    /// A channel created locally (`RPMSG_CREATE_DEV_IOCTL`): announced to
+    /// the remote when it has a fixed local address, as upstream does.
+    Local,
+    /// The control device `rpmsg_ctrl` binds to.
+    Ctrl,
+}
+
+impl<T: Transport> Channel<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be the `raw` field of a live `Channel<T>`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::rpmsg_device) -> &'a Self {
+        // SAFETY: `raw` is the first field of a `repr(C)` struct.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Creates and registers a channel under the transport's parent device.
+    /// Fails with `EEXIST` if an identical channel exists.
+    pub fn register(
+        transport: &Arc<T>,
+        info: &ChannelInfo,
+        kind: ChannelKind,
+    ) -> Result<NonNull<bindings::rpmsg_device>> {
+        if kind != ChannelKind::Ctrl && Self::exists(transport, info) {
+            return Err(EEXIST);
+        }
+        let ch = KBox::new(
+            Self {
+                raw: Opaque::zeroed(),
+                transport: transport.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        let ch = KBox::into_raw(ch);
+        // SAFETY: `ch` is a fresh, never-moved allocation; once registration
+        // starts, the driver core owns it and frees it via
+        // `release_channel`.
+        let ret = unsafe {
+            let raw = (*ch).raw.get();
+            (*raw).dev.parent = raw_device(transport.parent());
+            (*raw).dev.release = Some(release_channel::<T>);
+            let raw_info = info.to_raw();
+            (*raw).id.name = raw_info.name;
+            (*raw).src = info.src;
+            (*raw).dst = info.dst;
+            (*raw).announce = kind == ChannelKind::Local && info.src != ADDR_ANY;
+            (*raw).little_endian = true;
+            (*raw).ops = const { &Self::OPS };
+            if kind == ChannelKind::Ctrl {
+                bindings::rpmsg_register_device_override(raw, c"rpmsg_ctrl".as_char_ptr())
+            } else {
+                bindings::rpmsg_register_device(raw)
+            }
+        };
+        kernel::error::to_result(ret)?;
+        // SAFETY: Registered: lives until unregistered.
+        Ok(unsafe { NonNull::new_unchecked((*ch).raw.get()) })
+    }
+
+    fn exists(transport: &Arc<T>, info: &ChannelInfo) -> bool {
+        let mut raw = info.to_raw();
+        // SAFETY: The parent is live; the found device comes with a reference.
+        unsafe {
+            let dev = bindings::rpmsg_find_device(raw_device(transport.parent()), &mut raw);
+            if dev.is_null() {
+                return false;
+            }
+            bindings::put_device(dev);
+        }
+        true
+    }
+
+    /// Unregisters the channel matching `info` under the transport's parent.
+    pub fn unregister(transport: &Arc<T>, info: &ChannelInfo) -> Result {
+        let mut raw = info.to_raw();
+        // SAFETY: The parent is live; the core finds and unregisters the child.
+        kernel::error::to_result(unsafe {
+            bindings::rpmsg_unregister_device(raw_device(transport.parent()), &mut raw)
+        })
+    }
+
+    /// Unregisters every channel under the transport's parent.
+    pub fn unregister_all(transport: &Arc<T>) {
+        // SAFETY: The parent is live.
+        unsafe { bindings::rpmsg_rs_unregister_children(raw_device(transport.parent())) };
+    }
+
+    fn announce(rpdev: *mut bindings::rpmsg_device, destroy: bool) -> Result {
+        // SAFETY: The core passes a live channel of ours.
+        let (ch, raw) = unsafe { (Self::from_raw(rpdev), &*rpdev) };
+        if !raw.announce || raw.ept.is_null() || !ch.transport.ns_enabled() {
+            return Ok(());
+        }
+        // SAFETY: `ept` is the channel's live default endpoint.
+        let addr = unsafe { (*raw.ept).addr };
+        let mut msg = [0u8; NAME_SIZE + 8];
+        let info = ChannelInfo::from_raw(&bindings::rpmsg_channel_info {
+            name: raw.id.name,
+            src: 0,
+            dst: 0,
+        });
+        msg[..info.name().len()].copy_from_slice(info.name());
+        msg[NAME_SIZE..NAME_SIZE + 4].copy_from_slice(&addr.to_le_bytes());
+        msg[NAME_SIZE + 4..].copy_from_slice(&u32::from(destroy).to_le_bytes());
+        T::send(&ch.transport, addr, NS_ADDR, &msg, true)
+    }
+
+    const OPS: bindings::rpmsg_device_ops = bindings::rpmsg_device_ops {
+        create_channel: Some(create_channel_cb::<T>),
+        release_channel: Some(release_channel_cb::<T>),
+        create_ept: Some(create_ept_cb::<T>),
+        announce_create: Some(announce_create_cb::<T>),
+        announce_destroy: Some(announce_destroy_cb::<T>),
+    };
+}
+
+/// The C device behind `dev`.
+fn raw_device(dev: &kernel::device::Device) -> *mut bindings::device {
+    // `Device` is a transparent wrapper of `struct device` (kernel/device.rs).
+    core::ptr::from_ref(dev).cast_mut().cast()
+}
+
+/// The name-service address.
+const NS_ADDR: u32 = 53;
+
+/// # Safety
+///
+/// Called by the driver core when the channel device's last reference goes.
+unsafe extern "C" fn release_channel<T: Transport>(dev: *mut bindings::device) {
+    // SAFETY: `dev` is embedded in `raw`, the first field of the channel.
+    let raw = unsafe { kernel::container_of!(dev, bindings::rpmsg_device, dev) };
+    // SAFETY: Last reference; allocated by `KBox` in `register`.
+    drop(unsafe { KBox::from_raw(raw.cast::<Channel<T>>()) });
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with a channel of ours and valid `chinfo`.
+unsafe extern "C" fn create_channel_cb<T: Transport>(
+    rpdev: *mut bindings::rpmsg_device,
+    chinfo: *mut bindings::rpmsg_channel_info,
+) -> *mut bindings::rpmsg_device {
+    // SAFETY: As documented.
+    let (ch, info) = unsafe {
+        (
+            Channel::<T>::from_raw(rpdev),
+            ChannelInfo::from_raw(&*chinfo),
+        )
+    };
+    match Channel::register(&ch.transport, &info, ChannelKind::Local) {
+        Ok(new) => new.as_ptr(),
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with a channel of ours and valid `chinfo`.
+unsafe extern "C" fn release_channel_cb<T: Transport>(
+    rpdev: *mut bindings::rpmsg_device,
+    chinfo: *mut bindings::rpmsg_channel_info,
+) -> kernel::ffi::c_int {
+    // SAFETY: As documented.
+    let (ch, info) = unsafe {
+        (
+            Channel::<T>::from_raw(rpdev),
+            ChannelInfo::from_raw(&*chinfo),
+        )
+    };
+    Channel::unregister(&ch.transport, &info).map_or_else(|e| e.to_errno(), |()| 0)
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with a channel of ours.
+unsafe extern "C" fn create_ept_cb<T: Transport>(
+    rpdev: *mut bindings::rpmsg_device,
+    cb: bindings::rpmsg_rx_cb_t,
+    priv_: *mut kernel::ffi::c_void,
+    chinfo: bindings::rpmsg_channel_info,
+) -> *mut bindings::rpmsg_endpoint {
+    // SAFETY: As documented.
+    let ch = unsafe { Channel::<T>::from_raw(rpdev) };
+    match Endpoint::create(&ch.transport, rpdev, cb, priv_, chinfo.src) {
+        Ok(ept) => ept.as_ptr(),
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with a channel of ours.
+unsafe extern "C" fn announce_create_cb<T: Transport>(
+    rpdev: *mut bindings::rpmsg_device,
+) -> kernel::ffi::c_int {
+    Channel::<T>::announce(rpdev, false).map_or_else(|e| e.to_errno(), |()| 0)
+}
+
+/// # Safety
+///
+/// Called by the rpmsg core with a channel of ours.
+unsafe extern "C" fn announce_destroy_cb<T: Transport>(
+    rpdev: *mut bindings::rpmsg_device,
+) -> kernel::ffi::c_int {
+    Channel::<T>::announce(rpdev, true).map_or_else(|e| e.to_errno(), |()| 0)
+}
