@@ -561,3 +561,158 @@ unsafe extern "C" fn announce_destroy_cb<T: Transport>(
 ) -> kernel::ffi::c_int {
     Channel::<T>::announce(rpdev, true).map_or_else(|e| e.to_errno(), |()| 0)
 }
+
+#[kunit_tests(rpmsg_rs_transport)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use kernel::sync::{new_mutex, Mutex};
+
+    /// Transports dropped so far, to see that endpoints release theirs.
+    static MOCKS_DROPPED: AtomicU32 = AtomicU32::new(0);
+
+    /// A transport that only keeps an address table.
+    #[pin_data(PinnedDrop)]
+    struct Mock {
+        #[pin]
+        bound: Mutex<KVec<(u32, ARef<Endpoint<Mock>>)>>,
+    }
+
+    #[pinned_drop]
+    impl PinnedDrop for Mock {
+        fn drop(self: Pin<&mut Self>) {
+            MOCKS_DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Transport for Mock {
+        fn parent(&self) -> &kernel::device::Device {
+            unreachable!("the tests register no channels")
+        }
+        fn ns_enabled(&self) -> bool {
+            false
+        }
+        fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32> {
+            let mut bound = this.bound.lock();
+            let addr = if src == ADDR_ANY { 1024 + bound.len() as u32 } else { src };
+            if bound.iter().any(|(a, _)| *a == addr) {
+                return Err(EBUSY);
+            }
+            bound.push((addr, ept), GFP_KERNEL)?;
+            Ok(addr)
+        }
+        fn unbind(this: &Arc<Self>, addr: u32) {
+            this.bound.lock().retain(|(a, _)| *a != addr);
+        }
+        fn send(_: &Arc<Self>, _: u32, _: u32, _: &[u8], _: bool) -> Result {
+            Err(ENODEV)
+        }
+        fn poll(_: &Arc<Self>, _: &File, _: &PollTable<'_>) -> u32 {
+            0
+        }
+        fn mtu(&self) -> usize {
+            496
+        }
+    }
+
+    /// What the C-ABI callback saw.
+    #[derive(Default)]
+    struct Seen {
+        calls: AtomicU32,
+        len: AtomicU32,
+        src: AtomicU32,
+        first_byte: AtomicU32,
+    }
+
+    /// # Safety
+    ///
+    /// `priv_` must point to a live `Seen`, `data` to `len` bytes.
+    unsafe extern "C" fn record(
+        _rpdev: *mut bindings::rpmsg_device,
+        data: *mut kernel::ffi::c_void,
+        len: kernel::ffi::c_int,
+        priv_: *mut kernel::ffi::c_void,
+        src: u32,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: The tests pass a `Seen` that outlives the endpoint's use.
+        let seen = unsafe { &*priv_.cast::<Seen>() };
+        seen.calls.fetch_add(1, Ordering::Relaxed);
+        seen.len.store(len as u32, Ordering::Relaxed);
+        seen.src.store(src, Ordering::Relaxed);
+        if len > 0 {
+            // SAFETY: `data` holds `len` bytes for the call.
+            seen.first_byte.store(u32::from(unsafe { *data.cast::<u8>() }), Ordering::Relaxed);
+        }
+        0
+    }
+
+    fn mock() -> Result<Arc<Mock>> {
+        Arc::pin_init(pin_init!(Mock { bound <- new_mutex!(KVec::new()) }), GFP_KERNEL)
+    }
+
+    fn bound_ept(t: &Arc<Mock>, addr: u32) -> Option<ARef<Endpoint<Mock>>> {
+        t.bound.lock().iter().find(|(a, _)| *a == addr).map(|(_, e)| e.clone())
+    }
+
+    #[test]
+    fn endpoint_delivers_until_destroyed_then_is_freed() {
+        let before = MOCKS_DROPPED.load(Ordering::Relaxed);
+        let t = mock().expect("mock");
+        let seen = Seen::default();
+        let cookie = core::ptr::from_ref(&seen).cast_mut().cast();
+        let raw = Endpoint::create(&t, core::ptr::null_mut(), Some(record), cookie, ADDR_ANY).expect("create");
+        // SAFETY: `raw` is a live endpoint we own a reference to.
+        let addr = unsafe { (*raw.as_ptr()).addr };
+        assert_eq!(addr, 1024);
+        let ept = bound_ept(&t, addr).expect("bound");
+        assert_eq!(ept.addr(), addr);
+
+        let mut msg = [7u8, 8, 9];
+        assert!(ept.deliver(&mut msg, 0x35).is_ok());
+        assert_eq!(seen.calls.load(Ordering::Relaxed), 1);
+        assert_eq!(seen.len.load(Ordering::Relaxed), 3);
+        assert_eq!(seen.src.load(Ordering::Relaxed), 0x35);
+        assert_eq!(seen.first_byte.load(Ordering::Relaxed), 7);
+
+        // SAFETY: Gives up the creator's reference, as the rpmsg core does.
+        unsafe { destroy_ept::<Mock>(raw.as_ptr()) };
+        // Destroying unbinds.
+        assert!(bound_ept(&t, addr).is_none());
+        // Our extra reference keeps it alive, but its callback is gone.
+        assert!(ept.deliver(&mut msg, 0x35).is_ok());
+        assert_eq!(seen.calls.load(Ordering::Relaxed), 1);
+
+        drop(ept);
+        drop(t);
+        // The last endpoint reference released the transport too.
+        assert_eq!(MOCKS_DROPPED.load(Ordering::Relaxed), before + 1);
+    }
+
+    #[test]
+    fn endpoint_at_taken_address_is_refused_and_freed() {
+        let t = mock().expect("mock");
+        let raw = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000).expect("create");
+        let again = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000);
+        assert!(matches!(again, Err(e) if e == EBUSY));
+        assert_eq!(t.bound.lock().len(), 1);
+        // SAFETY: Gives up the creator's reference.
+        unsafe { destroy_ept::<Mock>(raw.as_ptr()) };
+        assert_eq!(t.bound.lock().len(), 0);
+    }
+
+    #[test]
+    fn channel_info_terminates_and_truncates() {
+        assert!(ChannelInfo::new(&[b'a'; NAME_SIZE], 1, 2).is_err());
+        assert!(ChannelInfo::new(b"a\0b", 1, 2).is_err());
+        let info = ChannelInfo::new(b"rpmsg-raw", ADDR_ANY, 1025).expect("info");
+        let raw = info.to_raw();
+        assert_eq!(raw.name[9], 0);
+        let back = ChannelInfo::from_raw(&raw);
+        assert_eq!(back.name(), b"rpmsg-raw");
+        assert_eq!((back.src, back.dst), (ADDR_ANY, 1025));
+        // An unterminated C name is cut to fit its terminator.
+        let mut long = raw;
+        long.name = [b'x'; NAME_SIZE];
+        assert_eq!(ChannelInfo::from_raw(&long).name().len(), NAME_SIZE - 1);
+    }
+}
