@@ -56,6 +56,21 @@ impl ChannelInfo {
         &self.name[..end]
     }
 
+    /// From a C name field and addresses (the name is cut to fit its
+    /// terminator).
+    pub fn from_c_name(name: &[kernel::ffi::c_char; NAME_SIZE], src: u32, dst: u32) -> Self {
+        Self::from_raw(&bindings::rpmsg_channel_info {
+            name: *name,
+            src,
+            dst,
+        })
+    }
+
+    /// The C form.
+    pub fn to_c(self) -> bindings::rpmsg_channel_info {
+        self.to_raw()
+    }
+
     fn from_raw(raw: &bindings::rpmsg_channel_info) -> Self {
         let mut name = [0u8; NAME_SIZE];
         for (d, s) in name.iter_mut().zip(raw.name.iter()).take(NAME_SIZE - 1) {
@@ -594,7 +609,11 @@ mod tests {
         }
         fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32> {
             let mut bound = this.bound.lock();
-            let addr = if src == ADDR_ANY { 1024 + bound.len() as u32 } else { src };
+            let addr = if src == ADDR_ANY {
+                1024 + bound.len() as u32
+            } else {
+                src
+            };
             if bound.iter().any(|(a, _)| *a == addr) {
                 return Err(EBUSY);
             }
@@ -641,17 +660,25 @@ mod tests {
         seen.src.store(src, Ordering::Relaxed);
         if len > 0 {
             // SAFETY: `data` holds `len` bytes for the call.
-            seen.first_byte.store(u32::from(unsafe { *data.cast::<u8>() }), Ordering::Relaxed);
+            seen.first_byte
+                .store(u32::from(unsafe { *data.cast::<u8>() }), Ordering::Relaxed);
         }
         0
     }
 
     fn mock() -> Result<Arc<Mock>> {
-        Arc::pin_init(pin_init!(Mock { bound <- new_mutex!(KVec::new()) }), GFP_KERNEL)
+        Arc::pin_init(
+            pin_init!(Mock { bound <- new_mutex!(KVec::new()) }),
+            GFP_KERNEL,
+        )
     }
 
     fn bound_ept(t: &Arc<Mock>, addr: u32) -> Option<ARef<Endpoint<Mock>>> {
-        t.bound.lock().iter().find(|(a, _)| *a == addr).map(|(_, e)| e.clone())
+        t.bound
+            .lock()
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, e)| e.clone())
     }
 
     #[test]
@@ -660,7 +687,8 @@ mod tests {
         let t = mock().expect("mock");
         let seen = Seen::default();
         let cookie = core::ptr::from_ref(&seen).cast_mut().cast();
-        let raw = Endpoint::create(&t, core::ptr::null_mut(), Some(record), cookie, ADDR_ANY).expect("create");
+        let raw = Endpoint::create(&t, core::ptr::null_mut(), Some(record), cookie, ADDR_ANY)
+            .expect("create");
         // SAFETY: `raw` is a live endpoint we own a reference to.
         let addr = unsafe { (*raw.as_ptr()).addr };
         assert_eq!(addr, 1024);
@@ -691,7 +719,8 @@ mod tests {
     #[test]
     fn endpoint_at_taken_address_is_refused_and_freed() {
         let t = mock().expect("mock");
-        let raw = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000).expect("create");
+        let raw = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000)
+            .expect("create");
         let again = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000);
         assert!(matches!(again, Err(e) if e == EBUSY));
         assert_eq!(t.bound.lock().len(), 1);

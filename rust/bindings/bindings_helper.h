@@ -18,3 +18,4 @@
 #include "rpmsg_internal.h"
 
 #include "../helpers.h"
+#include "../rpmsg_driver_helpers.h"

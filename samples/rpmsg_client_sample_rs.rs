@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A remote processor messaging client, in Rust: the equivalent of the
+//! kernel's `samples/rpmsg/rpmsg_client_sample.c`. On every
+//! `rpmsg-client-sample` channel it sends a greeting and answers each
+//! message the remote echoes back, 100 times, then says goodbye.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::{c_str, prelude::*, sync::Arc};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../rust"]
+mod rpmsg_rs {
+    pub mod bindings;
+    pub mod rpmsg;
+    pub mod rpmsg_driver;
+}
+
+use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler};
+
+module! {
+    type: SampleModule,
+    name: "rpmsg_client_sample_rs",
+    authors: ["rpmsg-rs developers"],
+    description: "Remote processor messaging sample client driver, in Rust",
+    license: "GPL",
+    params: {
+        count: u32 {
+            default: 100,
+            description: "Messages to exchange before saying goodbye",
+        },
+    },
+}
+
+const MSG: &[u8] = b"hello world!";
+
+/// The state of one channel.
+struct Sample {
+    rx_count: AtomicU32,
+    limit: u32,
+}
+
+impl Handler for Sample {
+    fn receive(&self, rpdev: &rpmsg::Device, data: &[u8], src: u32) -> Result {
+        let n = self.rx_count.fetch_add(1, Ordering::Relaxed) + 1;
+        dev_info!(rpdev.as_dev(), "incoming msg {} (src: 0x{:x})\n", n, src);
+        pr_debug!("{:?}\n", data);
+        if n >= self.limit {
+            dev_info!(rpdev.as_dev(), "goodbye!\n");
+            return Ok(());
+        }
+        rpdev
+            .send(MSG)
+            .inspect_err(|e| dev_err!(rpdev.as_dev(), "rpmsg_send failed: {:?}\n", e))
+    }
+}
+
+struct SampleDriver {
+    _ept: Endpoint<Sample>,
+}
+
+impl rpmsg::Driver for SampleDriver {
+    const NAME: &'static CStr = c_str!("rpmsg_client_sample_rs");
+    const IDS: &'static [&'static CStr] = &[c_str!("rpmsg-client-sample")];
+    type DefaultHandler = Sample;
+    const DEFAULT_ENDPOINT: bool = true;
+    type Context = ();
+
+    fn probe(rpdev: &rpmsg::Device, (): &()) -> Result<Pin<KBox<Self>>> {
+        let info = rpdev.info();
+        dev_info!(
+            rpdev.as_dev(),
+            "new channel: 0x{:x} -> 0x{:x}!\n",
+            info.src,
+            info.dst
+        );
+        let sample = Arc::new(
+            Sample {
+                rx_count: AtomicU32::new(0),
+                limit: module_parameters::count.value(),
+            },
+            GFP_KERNEL,
+        )?;
+        let ept = Endpoint::adopt_default(rpdev, sample)?;
+        rpdev
+            .send(MSG)
+            .inspect_err(|e| dev_err!(rpdev.as_dev(), "rpmsg_send failed: {:?}\n", e))?;
+        Ok(KBox::pin(SampleDriver { _ept: ept }, GFP_KERNEL)?)
+    }
+
+    fn remove(_this: Pin<KBox<Self>>, rpdev: &rpmsg::Device) {
+        dev_info!(rpdev.as_dev(), "rpmsg sample client driver is removed\n");
+    }
+}
+
+struct SampleModule {
+    _registration: rpmsg::Registration<SampleDriver>,
+}
+
+impl kernel::Module for SampleModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(SampleModule {
+            _registration: rpmsg::Registration::new(module, ())?,
+        })
+    }
+}
