@@ -5,11 +5,13 @@
 #   usage: mkinitramfs.sh <kernel build dir> <output.cpio.gz>
 #   MODE=suite|demo|smoke  what /init runs (smoke: load and unload only)
 #   PLANT_WARNING=1        /init logs a fake kernel WARNING (harness self-test)
+#   SUITE_OPTS="<args>"    more rpmsg-test arguments, after the stack's opt: rows
+#                          (e.g. SUITE_OPTS=--faults to try the fault cases on any stack)
 source "$(dirname "$0")/lib.sh"
 
 [ $# -eq 2 ] || die "usage: $0 <kernel build dir> <output.cpio.gz>"
 kdir="$1" out="$2"
-STACK="${STACK:-c}" MODE="${MODE:-suite}" PLANT_WARNING="${PLANT_WARNING:-0}"
+STACK="${STACK:-c}" MODE="${MODE:-suite}" PLANT_WARNING="${PLANT_WARNING:-0}" SUITE_OPTS="${SUITE_OPTS:-}"
 case "$MODE" in suite|demo|smoke) ;; *) die "MODE=$MODE: expected suite, demo or smoke" ;; esac
 gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"
@@ -19,6 +21,11 @@ gen_cpio="$kdir/usr/gen_init_cpio"
 
 rows="$(awk -v s="$STACK" '!/^#/ && $1 == s { print $2 }' "$ROOT/scripts/stacks")"
 [ -n "$rows" ] || die "unknown STACK=$STACK (stacks: $(awk '!/^#/ && NF { print $1 }' "$ROOT/scripts/stacks" | uniq | xargs))"
+# opt: rows are arguments of the suite, not modules; /init word-splits them.
+opts="$(sed -n 's/^opt://p' <<< "$rows" | tr '\n' ' ') $SUITE_OPTS"
+case "$opts" in *[!A-Za-z0-9_.,=:/+\ -]*) die "suite options '$opts': only words of [A-Za-z0-9_.,=:/+-]" ;; esac
+opts="$(xargs <<< "$opts")"
+rows="$(grep -v '^opt:' <<< "$rows" || true)"
 rows+=$'\n'"p:rpmsg_sim.ko"
 
 modinfo_field() { # modinfo_field <ko> <field>: without kmod's modinfo
@@ -50,6 +57,7 @@ EOF
 loaded=()    # module names in load order, for the dependency check
 modlist=""   # /etc/modules: "<file> <args>" per line, for /init
 while read -r row; do
+	[ -n "$row" ] || continue
 	path="${row#*:}"; file="$(basename "$path")"; name="${file%.ko}"
 	case "$row" in
 	k:*) ko="$kdir/$path" ;;
@@ -80,6 +88,7 @@ cat > "$conf" <<EOF
 STACK=$STACK
 MODE=$MODE
 PLANT_WARNING=$PLANT_WARNING
+SUITE_OPTS='$opts'
 EOF
 echo "file /etc/rpmsg-rs.conf $conf 644 0 0" >> "$list"
 echo "file /etc/modules $mods 644 0 0" >> "$list"
@@ -96,4 +105,4 @@ done
 mkdir -p "$(dirname "$out")"
 "$gen_cpio" "$list" | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"
-log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${loaded[*]}"
+log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${loaded[*]}${opts:+, rpmsg-test $opts}"

@@ -48,7 +48,7 @@ mod fw {
     pub mod vring;
 }
 
-use fw::firmware::{Firmware, FwError, Service, FROM_HOST, TO_HOST};
+use fw::firmware::{Fault, Firmware, FwError, Service, FROM_HOST, TO_HOST};
 use fw::mem::{DeviceMemory, OutOfBounds};
 use fw::rsc::{self, VringSpec};
 use proto::msg::{Name, ADDR_ANY};
@@ -452,6 +452,13 @@ fn control_write(this: &Arc<SimRemote>, reader: &mut UserSliceReader) -> Result 
                 .start_source(from, to, count, size)
                 .map_err(fw_error)?;
         }
+        "inject" => {
+            let fault = Fault::parse(words.next().ok_or(EINVAL)?).ok_or(EINVAL)?;
+            if words.next().is_some() {
+                return Err(EINVAL);
+            }
+            this.state.lock().fw.inject(fault).map_err(fw_error)?;
+        }
         "crash" => {
             if words.next().is_some() {
                 return Err(EINVAL);
@@ -519,7 +526,18 @@ fn stats_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         "errors.bad_desc: {}\nerrors.dropped_replies: {}",
         s.bad_desc, s.dropped_replies
     )?;
-    writeln!(f, "errors.broken_rings: {}", s.broken_rings)
+    writeln!(f, "errors.broken_rings: {}", s.broken_rings)?;
+    for fault in Fault::ALL {
+        writeln!(
+            f,
+            "injected.{}: {}",
+            fault.as_str(),
+            s.injected[fault.index()]
+        )?;
+    }
+    writeln!(f, "injected.pending: {}", st.fw.faults_pending())?;
+    let avail = st.fw.tx_bufs_avail(&RemoteView(&this.shm));
+    writeln!(f, "tx_bufs_avail: {}", avail.unwrap_or(0))
 }
 
 fn endpoints_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

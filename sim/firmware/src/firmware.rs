@@ -11,12 +11,18 @@
 //! The host is not trusted: ring contents, message headers and name-service
 //! messages are all checked, and what fails is counted and dropped. A
 //! buffer taken from the host always goes back to it.
+//!
+//! The firmware can also misbehave on purpose ([`Firmware::inject`]): one
+//! [`Fault`] at a time, in the order they were asked for, so that tests can
+//! show the host survives everything a remote can write into shared memory.
 
 use super::mem::DeviceMemory;
 use super::rsc::{self, VdevState, VringSpec, STATUS_DRIVER_OK, VIRTIO_RPMSG_F_NS};
 use super::vring::{DeviceQueue, Layout, Popped, VringError};
 use crate::proto::addr::{AddrError, AddrSet};
-use crate::proto::msg::{Header, Name, NsMsg, ADDR_ANY, HEADER_LEN, NS_ADDR, NS_MSG_LEN};
+use crate::proto::msg::{
+    Header, Name, NsMsg, ADDR_ANY, HEADER_LEN, NAME_SIZE, NS_ADDR, NS_MSG_LEN,
+};
 
 /// Largest buffer the firmware handles; the kernel's RPMsg buses use 512.
 pub const MAX_BUF: usize = 512;
@@ -30,6 +36,15 @@ const NS_QUEUE: usize = 2 * MAX_ENDPOINTS;
 pub const TO_HOST: usize = 0;
 /// Vring index of the queue the host sends on (device reads).
 pub const FROM_HOST: usize = 1;
+/// Faults that may wait to be applied.
+pub const MAX_FAULTS: usize = 16;
+/// Where a [`Fault::Dst`] frame goes: a host address nobody listens on.
+pub const FAULT_DST: u32 = 0xdead;
+/// The address malformed name-service messages announce and come from.
+/// Outside the firmware's address range, so no real endpoint has it.
+pub const FAULT_NS_ADDR: u32 = 0xbad;
+/// The used length a [`Fault::UsedLenShort`] frame reports.
+pub const FAULT_SHORT_LEN: u32 = 8;
 
 /// What an endpoint does with what it receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +72,155 @@ impl Service {
             Service::Echo => "echo",
             Service::Sink => "sink",
             Service::Source => "source",
+        }
+    }
+}
+
+/// A deliberate misbehaviour of the remote, applied once.
+///
+/// Frame faults corrupt what the remote writes for the next message it
+/// sends to the host, whatever that message is; the `Ns*` faults are a
+/// malformed name-service message of their own, sent to [`NS_ADDR`] from
+/// [`FAULT_NS_ADDR`] in addition to the real traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Used length larger than the buffer: the buffer's length + 1, and
+    /// `u32::MAX` every second time.
+    UsedLen,
+    /// Used length shorter than a header ([`FAULT_SHORT_LEN`]); the whole
+    /// message is still written into the buffer.
+    UsedLenShort,
+    /// Header `len` one more than the used length covers.
+    HdrLen,
+    /// Header `dst` is [`FAULT_DST`].
+    Dst,
+    /// Used element id equal to the ring size (out of range), followed by
+    /// a correct element for the same message, so that the buffer still
+    /// goes back. The kernel's `virtio_ring` marks a queue that sees such
+    /// an id broken: its host cannot survive this one.
+    UsedId,
+    /// Name-service message of 39 bytes.
+    NsShort,
+    /// Name-service message of 41 bytes.
+    NsLong,
+    /// Name-service message whose 32 name bytes have no NUL.
+    NsUnterminated,
+    /// Name-service message with flags 2.
+    NsFlags,
+    /// Name-service message with an empty name.
+    NsEmpty,
+}
+
+impl Fault {
+    pub const COUNT: usize = 10;
+    /// Every fault, in the order of their counters.
+    pub const ALL: [Fault; Fault::COUNT] = [
+        Fault::UsedLen,
+        Fault::UsedLenShort,
+        Fault::HdrLen,
+        Fault::Dst,
+        Fault::UsedId,
+        Fault::NsShort,
+        Fault::NsLong,
+        Fault::NsUnterminated,
+        Fault::NsFlags,
+        Fault::NsEmpty,
+    ];
+
+    pub fn parse(s: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::UsedLen => "used_len",
+            Fault::UsedLenShort => "used_len_short",
+            Fault::HdrLen => "hdr_len",
+            Fault::Dst => "dst",
+            Fault::UsedId => "used_id",
+            Fault::NsShort => "ns_short",
+            Fault::NsLong => "ns_long",
+            Fault::NsUnterminated => "ns_unterminated",
+            Fault::NsFlags => "ns_flags",
+            Fault::NsEmpty => "ns_empty",
+        }
+    }
+
+    /// Index of the fault's counter in [`Stats::injected`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the fault is a message of its own rather than a corruption
+    /// of the next one.
+    pub fn is_ns(self) -> bool {
+        matches!(
+            self,
+            Fault::NsShort
+                | Fault::NsLong
+                | Fault::NsUnterminated
+                | Fault::NsFlags
+                | Fault::NsEmpty
+        )
+    }
+
+    /// Writes the malformed name-service message of an `Ns*` fault into
+    /// `out` and returns its length; 0 for frame faults.
+    pub fn ns_message(self, out: &mut [u8; NS_MSG_LEN + 1]) -> usize {
+        let (name, flags, len): (&[u8], u32, usize) = match self {
+            Fault::NsShort => (b"rpmsg-fault-short", 0, NS_MSG_LEN - 1),
+            Fault::NsLong => (b"rpmsg-fault-long", 0, NS_MSG_LEN + 1),
+            Fault::NsUnterminated => (b"rpmsg-fault-unterminated-name-32", 0, NS_MSG_LEN),
+            Fault::NsFlags => (b"rpmsg-fault-flags", 2, NS_MSG_LEN),
+            Fault::NsEmpty => (b"", 0, NS_MSG_LEN),
+            _ => return 0,
+        };
+        out.fill(0);
+        out[..name.len()].copy_from_slice(name);
+        out[NAME_SIZE..NAME_SIZE + 4].copy_from_slice(&FAULT_NS_ADDR.to_le_bytes());
+        out[NAME_SIZE + 4..NS_MSG_LEN].copy_from_slice(&flags.to_le_bytes());
+        len
+    }
+}
+
+/// Faults waiting to be applied, oldest first.
+#[derive(Debug, Clone, Copy)]
+struct FaultQueue {
+    slots: [Option<Fault>; MAX_FAULTS],
+    head: usize,
+    len: usize,
+}
+
+impl FaultQueue {
+    const fn new() -> FaultQueue {
+        FaultQueue {
+            slots: [None; MAX_FAULTS],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, f: Fault) -> Result<(), FwError> {
+        if self.len == MAX_FAULTS {
+            return Err(FwError::Busy);
+        }
+        self.slots[(self.head + self.len) % MAX_FAULTS] = Some(f);
+        self.len += 1;
+        Ok(())
+    }
+
+    fn peek(&self) -> Option<Fault> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slots[self.head]
+    }
+
+    fn pop(&mut self) {
+        if self.len > 0 {
+            self.slots[self.head] = None;
+            self.head = (self.head + 1) % MAX_FAULTS;
+            self.len -= 1;
         }
     }
 }
@@ -118,6 +282,8 @@ pub struct Stats {
     pub dropped_replies: u64,
     /// Times a vring was found corrupt and service stopped.
     pub broken_rings: u64,
+    /// Faults applied, by [`Fault::index`].
+    pub injected: [u64; Fault::COUNT],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,6 +328,7 @@ pub struct Firmware {
     /// The rings were found corrupt; nothing is served until the host
     /// resets the device.
     broken: bool,
+    faults: FaultQueue,
     pub stats: Stats,
 }
 
@@ -184,6 +351,7 @@ impl Firmware {
             ns_enabled: false,
             notifyid: [0; 2],
             broken: false,
+            faults: FaultQueue::new(),
             stats: Stats::default(),
         }
     }
@@ -191,7 +359,8 @@ impl Firmware {
     /// The features the firmware offers in its resource table.
     pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
 
-    /// Forgets every endpoint and queue: the processor (re)boots.
+    /// Forgets every endpoint, queue and pending fault: the processor
+    /// (re)boots.
     pub fn reset(&mut self) {
         let stats = self.stats;
         *self = Firmware::new(self.rsc_da, self.vrings);
@@ -219,6 +388,26 @@ impl Firmware {
     /// Remaining messages of the current source run.
     pub fn source_pending(&self) -> u32 {
         self.source.map_or(0, |s| s.count - s.next)
+    }
+
+    /// Queues `fault` behind those already pending. Frame faults apply to
+    /// the next message sent once every fault before them is applied; a
+    /// name-service fault goes out at the first service pass that finds it
+    /// first in line and an rx buffer free.
+    pub fn inject(&mut self, fault: Fault) -> Result<(), FwError> {
+        self.faults.push(fault)
+    }
+
+    /// Faults not applied yet.
+    pub fn faults_pending(&self) -> usize {
+        self.faults.len
+    }
+
+    /// Receive buffers the host has made available and the remote not yet
+    /// used; `None` while not serving. With the host idle, every buffer it
+    /// owns for receiving should be here: fewer means the host lost some.
+    pub fn tx_bufs_avail<M: DeviceMemory>(&self, mem: &M) -> Option<u16> {
+        self.queues.as_ref()?.to_host.pending(mem).ok()
     }
 
     /// Creates an endpoint and announces it (now, or when the host driver
@@ -395,6 +584,18 @@ impl Firmware {
     fn pump<M: DeviceMemory>(&mut self, mem: &M, notify: &mut Notify) -> Result<(), VringError> {
         loop {
             let mut progress = false;
+            // Name-service faults first in line go out as messages of
+            // their own; a frame fault first in line waits for a message.
+            while let Some(fault) = self.faults.peek().filter(|f| f.is_ns()) {
+                let mut wire = [0u8; NS_MSG_LEN + 1];
+                let len = fault.ns_message(&mut wire);
+                if !self.send(mem, FAULT_NS_ADDR, NS_ADDR, &wire[..len], notify)? {
+                    break;
+                }
+                self.faults.pop();
+                self.stats.injected[fault.index()] += 1;
+                progress = true;
+            }
             while self.ns_len > 0 {
                 let Some(msg) = self.ns_queue[self.ns_head] else {
                     break;
@@ -451,7 +652,8 @@ impl Firmware {
             .map_or(Ok(0), |q| q.to_host.pending(mem))
     }
 
-    /// Sends one message to the host. `Ok(false)`: no rx buffer now.
+    /// Sends one message to the host, corrupted by the first pending
+    /// fault if that is a frame fault. `Ok(false)`: no rx buffer now.
     fn send<M: DeviceMemory>(
         &mut self,
         mem: &M,
@@ -460,6 +662,7 @@ impl Firmware {
         payload: &[u8],
         notify: &mut Notify,
     ) -> Result<bool, VringError> {
+        let fault = self.faults.peek().filter(|f| !f.is_ns());
         let Some(q) = self.queues.as_mut() else {
             return Ok(false);
         };
@@ -483,18 +686,43 @@ impl Firmware {
                 continue;
             }
             // `payload` is at most MAX_PAYLOAD, well within u16.
-            let hdr = Header {
+            let mut hdr = Header {
                 src,
                 dst,
                 len: payload.len() as u16,
                 flags: 0,
             };
+            match fault {
+                Some(Fault::HdrLen) => hdr.len += 1,
+                Some(Fault::Dst) => hdr.dst = FAULT_DST,
+                _ => {}
+            }
             // The descriptor was checked to lie in shared memory.
             mem.write(buf.addr, &hdr.to_bytes())?;
             mem.write(buf.addr + HEADER_LEN as u64, payload)?;
-            q.to_host.push(mem, buf.head, total as u32)?;
+            let total = total as u32;
+            match fault {
+                Some(Fault::UsedLen) => {
+                    let len = if self.stats.injected[Fault::UsedLen.index()] % 2 == 0 {
+                        buf.len.saturating_add(1)
+                    } else {
+                        u32::MAX
+                    };
+                    q.to_host.push(mem, buf.head, len)?;
+                }
+                Some(Fault::UsedLenShort) => q.to_host.push(mem, buf.head, FAULT_SHORT_LEN)?,
+                Some(Fault::UsedId) => {
+                    q.to_host.push_id(mem, u32::from(q.to_host.num()), total)?;
+                    q.to_host.push(mem, buf.head, total)?;
+                }
+                _ => q.to_host.push(mem, buf.head, total)?,
+            }
             notify.to_host = true;
             self.stats.tx.add(payload.len());
+            if let Some(f) = fault {
+                self.faults.pop();
+                self.stats.injected[f.index()] += 1;
+            }
             return Ok(true);
         }
     }
@@ -605,6 +833,7 @@ pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::msg::MsgError;
     use crate::rsc::TABLE_LEN;
     use crate::testmem::TestMem;
     use crate::vring::driver::DriverQueue;
@@ -705,6 +934,45 @@ mod tests {
             }
             out
         }
+
+        /// Receives everything the remote sent without trusting it: the
+        /// used elements as written (id, length) with the whole buffer the
+        /// id names (empty if it names none); reposts those buffers.
+        fn receive_raw(&mut self) -> Vec<(u32, u32, Vec<u8>)> {
+            let mut out = Vec::new();
+            while let Some((id, len)) = self.rx.get_used_raw(&self.mem) {
+                let mut buf = Vec::new();
+                if id < NUM {
+                    buf.resize(512, 0);
+                    self.mem.read(Host::rx_buf(id as u16), &mut buf).unwrap();
+                    self.post_rx(id as u16);
+                }
+                out.push((id, len, buf));
+            }
+            out
+        }
+
+        /// Takes back every tx buffer the remote returned.
+        fn tx_done(&mut self) -> usize {
+            core::iter::from_fn(|| self.tx.get_used(&self.mem)).count()
+        }
+    }
+
+    /// The header and payload the remote wrote into a buffer, read as if
+    /// the used length had been right.
+    fn written(buf: &[u8]) -> (Header, Vec<u8>) {
+        let hdr = Header::parse(buf).unwrap();
+        (hdr, buf[16..16 + usize::from(hdr.len)].to_vec())
+    }
+
+    /// A host with one echo endpoint, announcements received.
+    fn echo_host(features: u32) -> (Host, u32) {
+        let mut h = Host::new();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(features);
+        h.fw.service(&h.mem);
+        h.receive();
+        (h, echo)
     }
 
     fn ns(payload: &[u8]) -> NsMsg {
@@ -969,5 +1237,287 @@ mod tests {
         );
         fw.reset();
         assert_eq!(fw.endpoints().count(), 0);
+    }
+
+    #[test]
+    fn fault_names() {
+        for (i, f) in Fault::ALL.into_iter().enumerate() {
+            assert_eq!(f.index(), i);
+            assert_eq!(Fault::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(Fault::parse("USED_LEN"), None);
+        assert_eq!(Fault::parse("used_len "), None);
+        assert_eq!(Fault::parse(""), None);
+        let ns: Vec<_> = Fault::ALL.into_iter().filter(|f| f.is_ns()).collect();
+        assert!(ns.iter().all(|f| f.as_str().starts_with("ns_")));
+        assert_eq!(ns.len(), 5);
+    }
+
+    #[test]
+    fn at_most_max_faults_pending() {
+        let mut fw = Firmware::new(RSC, SPECS);
+        for i in 0..MAX_FAULTS {
+            fw.inject(Fault::ALL[i % Fault::COUNT]).unwrap();
+        }
+        assert_eq!(fw.inject(Fault::Dst), Err(FwError::Busy));
+        assert_eq!(fw.faults_pending(), MAX_FAULTS);
+        fw.reset();
+        assert_eq!(fw.faults_pending(), 0, "a reboot forgets pending faults");
+        fw.inject(Fault::Dst).unwrap();
+    }
+
+    #[test]
+    fn frame_faults_corrupt_the_next_messages_in_order() {
+        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let tx_before = h.fw.stats.tx.msgs;
+        for f in [
+            Fault::UsedLen,
+            Fault::UsedLenShort,
+            Fault::HdrLen,
+            Fault::Dst,
+            Fault::UsedLen,
+        ] {
+            h.fw.inject(f).unwrap();
+        }
+        for i in 0..6u16 {
+            h.send(i, 1030, echo, &[b'm', b'0' + i as u8]);
+        }
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        let lens: Vec<u32> = got.iter().map(|&(_, len, _)| len).collect();
+        assert_eq!(lens, [513, FAULT_SHORT_LEN, 18, 18, u32::MAX, 18]);
+        let mut heads: Vec<u32> = got.iter().map(|&(id, _, _)| id).collect();
+        heads.sort();
+        heads.dedup();
+        assert_eq!(heads.len(), 6, "every reply in its own buffer");
+        // The message itself is intact unless the fault is in its header.
+        for (i, (_, _, buf)) in got.iter().enumerate() {
+            let (hdr, payload) = written(&buf[..16 + 3]);
+            let want_dst = if i == 3 { FAULT_DST } else { 1030 };
+            let want_len = if i == 2 { 3 } else { 2 };
+            assert_eq!((hdr.src, hdr.dst, hdr.len), (echo, want_dst, want_len));
+            assert_eq!(payload[..2], [b'm', b'0' + i as u8]);
+        }
+        let st = h.fw.stats;
+        let injected = |f: Fault| st.injected[f.index()];
+        assert_eq!(injected(Fault::UsedLen), 2);
+        assert_eq!(injected(Fault::UsedLenShort), 1);
+        assert_eq!(injected(Fault::HdrLen), 1);
+        assert_eq!(injected(Fault::Dst), 1);
+        assert_eq!(injected(Fault::UsedId) + injected(Fault::NsFlags), 0);
+        assert_eq!(h.fw.faults_pending(), 0);
+        assert_eq!(st.tx.msgs - tx_before, 6, "faulted frames were sent");
+        assert_eq!(h.tx_done(), 6, "every tx buffer came back");
+        // No fault left: the next reply is clean.
+        h.send(0, 1030, echo, b"ok");
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive()[0].1, b"ok");
+    }
+
+    #[test]
+    fn ns_faults_are_extra_messages() {
+        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let kinds = [
+            Fault::NsShort,
+            Fault::NsLong,
+            Fault::NsUnterminated,
+            Fault::NsFlags,
+            Fault::NsEmpty,
+        ];
+        for f in kinds {
+            h.fw.inject(f).unwrap();
+        }
+        h.send(0, 1030, echo, b"hi");
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        assert_eq!(got.len(), 6);
+        let mut wire = [0u8; NS_MSG_LEN + 1];
+        for (f, (_, len, buf)) in kinds.into_iter().zip(&got) {
+            let (hdr, payload) = written(&buf[..*len as usize]);
+            assert_eq!((hdr.src, hdr.dst), (FAULT_NS_ADDR, NS_ADDR), "{f:?}");
+            let n = f.ns_message(&mut wire);
+            assert_eq!(payload, wire[..n], "{f:?}");
+            let want = match f {
+                Fault::NsShort | Fault::NsLong => MsgError::BadNsLength,
+                Fault::NsFlags => MsgError::BadFlags,
+                _ => MsgError::BadName,
+            };
+            assert_eq!(NsMsg::parse(&payload), Err(want), "{f:?}");
+        }
+        assert_eq!(got[0].1, 16 + 39);
+        assert_eq!(got[1].1, 16 + 41);
+        let unterminated = written(&got[2].2).1;
+        assert!(unterminated[..NAME_SIZE]
+            .iter()
+            .all(|&c| c.is_ascii_graphic()));
+        // The echo still went out, after them, untouched.
+        assert_eq!(
+            written(&got[5].2),
+            (
+                Header {
+                    src: echo,
+                    dst: 1030,
+                    len: 2,
+                    flags: 0
+                },
+                b"hi".to_vec()
+            )
+        );
+        for f in kinds {
+            assert_eq!(h.fw.stats.injected[f.index()], 1);
+        }
+        // A valid message of the same shape does parse: only the fault is
+        // malformed.
+        let mut ok = wire;
+        Fault::NsFlags.ns_message(&mut ok);
+        ok[NAME_SIZE + 4] = 1;
+        assert!(NsMsg::parse(&ok[..NS_MSG_LEN]).is_ok_and(|m| m.destroy && m.addr == FAULT_NS_ADDR));
+    }
+
+    #[test]
+    fn faults_apply_in_queue_order() {
+        // A frame fault first in line holds back the name-service fault
+        // behind it until some message takes it, here an announcement.
+        let mut h = Host::new();
+        h.fw.announce("first", Service::Echo, ADDR_ANY).unwrap();
+        h.fw.inject(Fault::Dst).unwrap();
+        h.fw.inject(Fault::NsFlags).unwrap();
+        h.fw.inject(Fault::HdrLen).unwrap();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        assert_eq!(got.len(), 2);
+        let (hdr, _) = written(&got[0].2);
+        assert_eq!((hdr.src, hdr.dst), (1024, FAULT_DST));
+        let (hdr, payload) = written(&got[1].2);
+        assert_eq!((hdr.src, hdr.dst), (FAULT_NS_ADDR, NS_ADDR));
+        assert_eq!(NsMsg::parse(&payload), Err(MsgError::BadFlags));
+        assert_eq!(h.fw.faults_pending(), 1, "hdr_len waits for a message");
+        h.send(0, 1030, 1024, b"abc");
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        let (hdr, _) = written(&got[0].2[..16 + 4]);
+        assert_eq!((got[0].1, hdr.len), (16 + 3, 4));
+        assert_eq!(h.fw.faults_pending(), 0);
+    }
+
+    #[test]
+    fn faults_wait_for_rx_buffers() {
+        let (mut h, echo) = echo_host(0);
+        // The host does not repost: the replies use up every rx buffer.
+        for i in 0..NUM as u16 {
+            h.send(i, 1030, echo, &[i as u8]);
+        }
+        h.fw.service(&h.mem);
+        h.tx_done();
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(0));
+        h.fw.inject(Fault::NsEmpty).unwrap();
+        h.fw.inject(Fault::UsedLenShort).unwrap();
+        h.send(0, 1030, echo, b"late");
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.faults_pending(), 2, "nothing to send them in");
+        assert_eq!(h.fw.stats.injected, [0; Fault::COUNT]);
+        assert_eq!(h.receive().len(), NUM as usize);
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        assert_eq!(got.len(), 2);
+        assert_eq!(written(&got[0].2).0.dst, NS_ADDR);
+        assert_eq!(got[1].1, FAULT_SHORT_LEN);
+        assert_eq!(written(&got[1].2).1, b"late");
+        assert_eq!(h.fw.faults_pending(), 0);
+    }
+
+    #[test]
+    fn used_id_fault_still_returns_the_buffer() {
+        let (mut h, echo) = echo_host(0);
+        h.fw.inject(Fault::UsedId).unwrap();
+        h.send(0, 1030, echo, b"id");
+        h.fw.service(&h.mem);
+        let got = h.receive_raw();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0, got[0].1), (NUM, 18));
+        assert!(got[0].2.is_empty());
+        assert!(got[1].0 < NUM);
+        assert_eq!(written(&got[1].2[..18]).1, b"id");
+        assert_eq!(h.fw.stats.injected[Fault::UsedId.index()], 1);
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(NUM as u16));
+    }
+
+    #[test]
+    fn tx_bufs_avail_counts_host_buffers() {
+        let mut h = Host::new();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), None, "not serving yet");
+        h.driver_ok(0);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(NUM as u16));
+        for i in 0..3 {
+            h.send(i, 1030, echo, b"x");
+        }
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(NUM as u16 - 3));
+        h.receive();
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(NUM as u16));
+    }
+
+    /// A validating host, as the Rust bus must be: what it accepts from a
+    /// flood with faults is every message not hit by a frame fault, in
+    /// order, and every buffer comes back.
+    #[test]
+    fn frame_faults_drop_exactly_the_messages_they_hit() {
+        let mut h = Host::new();
+        let src = h.fw.announce("flood", Service::Source, ADDR_ANY).unwrap();
+        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.fw.service(&h.mem);
+        h.receive();
+        h.fw.start_source(src, 0x400, 200, 32).unwrap();
+        let kinds = [
+            Fault::UsedLen,
+            Fault::NsShort,
+            Fault::UsedLenShort,
+            Fault::HdrLen,
+            Fault::NsFlags,
+            Fault::Dst,
+        ];
+        let (mut seqs, mut ns_msgs, mut bad) = (Vec::new(), 0, 0);
+        let mut round = 0;
+        while h.fw.source_pending() > 0 || h.fw.faults_pending() > 0 {
+            if round < 12 {
+                h.fw.inject(kinds[round % kinds.len()]).unwrap();
+            }
+            round += 1;
+            h.fw.service(&h.mem);
+            for (id, len, buf) in h.receive_raw() {
+                assert!(id < NUM);
+                let Some(msg) = buf.get(..len as usize).filter(|_| len >= 16) else {
+                    bad += 1;
+                    continue;
+                };
+                let Ok((hdr, payload)) = Header::parse(msg).map(|_| written(msg)) else {
+                    bad += 1;
+                    continue;
+                };
+                match hdr.dst {
+                    NS_ADDR => ns_msgs += 1,
+                    0x400 => {
+                        let seq = u32::from_le_bytes(payload[..4].try_into().unwrap());
+                        let mut want = [0u8; 32];
+                        fill_source_payload(&mut want, seq);
+                        assert_eq!(payload, want);
+                        seqs.push(seq);
+                    }
+                    _ => bad += 1,
+                }
+            }
+            assert!(round < 1000);
+        }
+        let frame_faults = 8; // two rounds of the four frame kinds
+        assert_eq!(bad, frame_faults);
+        assert_eq!(ns_msgs, 4);
+        assert_eq!(seqs.len(), 200 - frame_faults);
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order");
+        assert_eq!(h.fw.tx_bufs_avail(&h.mem), Some(NUM as u16));
+        let injected: u64 = h.fw.stats.injected.iter().sum();
+        assert_eq!(injected, 12);
     }
 }

@@ -141,6 +141,11 @@ impl DeviceQueue {
         })
     }
 
+    /// The ring size.
+    pub fn num(&self) -> u16 {
+        self.layout.num
+    }
+
     /// How many entries the driver has made available and the device not
     /// yet taken.
     pub fn pending<M: DeviceMemory>(&self, mem: &M) -> Result<u16, VringError> {
@@ -198,9 +203,21 @@ impl DeviceQueue {
         head: u16,
         len: u32,
     ) -> Result<(), VringError> {
+        self.push_id(mem, u32::from(head), len)
+    }
+
+    /// Publishes a used element with any `id`, also one that names no
+    /// descriptor: fault injection needs to write what a broken device
+    /// would.
+    pub fn push_id<M: DeviceMemory>(
+        &mut self,
+        mem: &M,
+        id: u32,
+        len: u32,
+    ) -> Result<(), VringError> {
         let slot = u64::from(self.used_idx % self.layout.num);
         let elem = self.layout.used + 4 + 8 * slot;
-        mem.write_u32(elem, u32::from(head))?;
+        mem.write_u32(elem, id)?;
         mem.write_u32(elem + 4, len)?;
         // The element must be visible before the index that publishes it.
         mem.wmb();
@@ -261,16 +278,18 @@ pub mod driver {
 
         /// Takes the next used element: (head, len).
         pub fn get_used<M: DeviceMemory>(&mut self, mem: &M) -> Option<(u16, u32)> {
+            self.get_used_raw(mem).map(|(id, len)| (id as u16, len))
+        }
+
+        /// Takes the next used element as the device wrote it: (id, len).
+        pub fn get_used_raw<M: DeviceMemory>(&mut self, mem: &M) -> Option<(u32, u32)> {
             if mem.read_u16(self.layout.used + 2).unwrap() == self.last_used {
                 return None;
             }
             let slot = u64::from(self.last_used % self.layout.num);
             let elem = self.layout.used + 4 + 8 * slot;
             self.last_used = self.last_used.wrapping_add(1);
-            Some((
-                mem.read_u32(elem).unwrap() as u16,
-                mem.read_u32(elem + 4).unwrap(),
-            ))
+            Some((mem.read_u32(elem).unwrap(), mem.read_u32(elem + 4).unwrap()))
         }
 
         pub fn set_no_interrupt<M: DeviceMemory>(&self, mem: &M, on: bool) {
@@ -325,6 +344,9 @@ mod tests {
         assert_eq!(drv.get_used(&mem), None);
         dev.push(&mem, 2, 100).unwrap();
         assert_eq!(drv.get_used(&mem), Some((2, 100)));
+        // Fault injection may publish ids that name no descriptor.
+        dev.push_id(&mem, 4, u32::MAX).unwrap();
+        assert_eq!(drv.get_used_raw(&mem), Some((4, u32::MAX)));
     }
 
     #[test]

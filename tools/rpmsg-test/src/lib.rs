@@ -7,6 +7,7 @@
 //! kernel's C stack and any reimplementation of it.
 
 pub mod bounded;
+pub mod bus;
 pub mod endpoint;
 pub mod error;
 pub mod kmsg;

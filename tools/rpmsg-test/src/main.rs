@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use rpmsg_test::{suite, sys};
 
-const USAGE: &str = "usage: rpmsg-test [--list] [--only <substring>]";
+const USAGE: &str = "usage: rpmsg-test [--list] [--only <substring>] [--faults]
+  --faults  also run the cases in which the remote writes garbage into shared
+            memory (for buses that validate it; the kernel's C bus does not)";
 
 /// Makes the simulator's debugfs files reachable if nothing mounted debugfs.
 fn mount_debugfs() -> Option<String> {
@@ -24,11 +26,13 @@ fn mount_debugfs() -> Option<String> {
 
 fn main() -> ExitCode {
     let mut list = false;
+    let mut faults = false;
     let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--list" => list = true,
+            "--faults" => faults = true,
             "--only" => match args.next() {
                 Some(s) => only = Some(s),
                 None => {
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let cases = suite::select(only.as_deref());
+    let cases = suite::select(only.as_deref(), faults);
     if list {
         for c in &cases {
             println!("{}", c.name);

@@ -45,6 +45,11 @@ impl Sim {
         Ok(())
     }
 
+    /// Has the remote misbehave once (`inject <kind>`).
+    pub fn inject(&self, kind: &str) -> io::Result<()> {
+        self.control(&format!("inject {kind}"))
+    }
+
     fn read(&self, file: &str) -> Res<String> {
         fs::read_to_string(self.dir.join(file)).ctx(format_args!("read {}/{file}", self.name))
     }
@@ -99,6 +104,11 @@ impl Stats {
             .get("state")
             .map(String::as_str)
             .ok_or_else(|| "no \"state\" in stats".to_owned())
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
     }
 
     /// How much `key` grew since `before`.
@@ -172,6 +182,8 @@ tx_msgs: 105\ntx_bytes: 1320\necho.rx_msgs: 100\nsource.pending: 0\nns.tx_create
         assert_eq!(s.get("rx_msgs").unwrap(), 102);
         assert_eq!(s.get("ns.tx_create").unwrap(), 3);
         assert_eq!(s.traffic().unwrap(), [102, 105]);
+        assert_eq!(s.keys().next(), Some("crashes"));
+        assert_eq!(s.keys().count(), 9);
         assert!(s.get("nope").unwrap_err().contains("nope"));
         assert!(s.get("state").unwrap_err().contains("not a number"));
 

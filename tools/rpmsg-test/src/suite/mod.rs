@@ -9,6 +9,7 @@
 mod channels;
 mod common;
 mod ept;
+mod faults;
 mod recovery;
 mod stress;
 
@@ -129,10 +130,33 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// The cases whose name contains `only` (all without a filter).
-pub fn select(only: Option<&str>) -> Vec<Case> {
-    cases()
-        .into_iter()
+/// Cases with a remote that writes garbage into shared memory, for buses
+/// that check what they read there (`--faults`). They run after all
+/// others, so a bus they break fails nothing else.
+pub fn fault_cases() -> Vec<Case> {
+    use faults as f;
+    vec![
+        slow("fault_used_len", 120, f::used_len),
+        slow("fault_used_len_short", 120, f::used_len_short),
+        slow("fault_hdr_len", 120, f::hdr_len),
+        slow("fault_dst", 120, f::dst),
+        slow("fault_ns_short", 120, f::ns_short),
+        slow("fault_ns_long", 120, f::ns_long),
+        slow("fault_ns_unterminated", 120, f::ns_unterminated),
+        slow("fault_ns_flags", 120, f::ns_flags),
+        slow("fault_ns_empty", 120, f::ns_empty),
+        slow("fault_storm_source_flood", 300, f::storm),
+    ]
+}
+
+/// The cases whose name contains `only` (all without a filter), with the
+/// fault cases at the end if `faults`.
+pub fn select(only: Option<&str>, faults: bool) -> Vec<Case> {
+    let mut all = cases();
+    if faults {
+        all.extend(fault_cases());
+    }
+    all.into_iter()
         .filter(|c| only.is_none_or(|s| c.name.contains(s)))
         .collect()
 }
@@ -179,7 +203,7 @@ mod tests {
 
     #[test]
     fn names_unique_and_clean() {
-        let all = cases();
+        let all = select(None, true);
         let names: HashSet<_> = all.iter().map(|c| c.name).collect();
         assert_eq!(names.len(), all.len());
         for c in &all {
@@ -190,11 +214,23 @@ mod tests {
 
     #[test]
     fn filter() {
-        assert_eq!(select(None).len(), cases().len());
-        let rec = select(Some("after_recovery_"));
+        assert_eq!(select(None, false).len(), cases().len());
+        let rec = select(Some("after_recovery_"), false);
         assert!(rec.len() >= 5);
         assert!(rec.iter().all(|c| c.name.starts_with("after_recovery_")));
-        assert!(select(Some("no such case")).is_empty());
+        assert!(select(Some("no such case"), false).is_empty());
+    }
+
+    #[test]
+    fn fault_cases_only_on_request() {
+        assert!(select(Some("fault_"), false).is_empty());
+        let all = select(None, true);
+        let n = fault_cases().len();
+        assert_eq!(all.len(), cases().len() + n);
+        assert!(all[all.len() - n..]
+            .iter()
+            .all(|c| c.name.starts_with("fault_")));
+        assert_eq!(select(Some("fault_ns_"), true).len(), 5);
     }
 
     #[test]

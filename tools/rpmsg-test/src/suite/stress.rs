@@ -177,7 +177,7 @@ pub fn two_remotes(cx: &Ctx) -> Res {
 /// Message `seq` of a `source` run with `size`-byte messages: `seq`
 /// little-endian in bytes 0..4, byte `i >= 4` is `(seq + i) as u8`
 /// (Documentation/sim-control.md).
-fn source_msg(seq: u32, size: usize) -> Vec<u8> {
+pub(super) fn source_msg(seq: u32, size: usize) -> Vec<u8> {
     let mut m: Vec<u8> = (0..size)
         .map(|i| seq.wrapping_add(i as u32) as u8)
         .collect();
@@ -186,7 +186,7 @@ fn source_msg(seq: u32, size: usize) -> Vec<u8> {
 }
 
 /// Reads `count` source messages in order from a non-blocking endpoint.
-fn drain_source(f: &File, count: u32, size: usize) -> Res {
+pub(super) fn drain_source(f: &File, count: u32, size: usize) -> Res {
     let mut buf = vec![0u8; 4096];
     let mut seq = 0;
     while seq < count {
