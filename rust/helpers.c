@@ -232,3 +232,17 @@ int rpmsg_rs_kref_put(struct kref *kref, void (*release)(struct kref *kref))
 {
 	return kref_put(kref, release);
 }
+
+/* Character devices (rust/chrdev.rs). */
+#include <linux/fs.h>
+#include <linux/idr.h>
+
+void rpmsg_rs_chrdev_ida_init(struct ida *ida)
+{
+	ida_init(ida);
+}
+
+struct cdev *rpmsg_rs_chrdev_inode_cdev(struct inode *inode)
+{
+	return inode->i_cdev;
+}

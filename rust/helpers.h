@@ -71,4 +71,11 @@ int rpmsg_rs_kref_put(struct kref *kref, void (*release)(struct kref *kref));
  */
 irqreturn_t rproc_vq_interrupt(struct rproc *rproc, int vq_id);
 
+/* Character devices (rust/chrdev.rs). */
+struct cdev;
+struct ida;
+struct inode;
+void rpmsg_rs_chrdev_ida_init(struct ida *ida);
+struct cdev *rpmsg_rs_chrdev_inode_cdev(struct inode *inode);
+
 #endif
