@@ -60,7 +60,8 @@ struct SampleDriver {
 }
 
 impl rpmsg::Driver for SampleDriver {
-    const NAME: &'static CStr = c_str!("rpmsg_client_sample_rs");
+    // Upstream's driver name: userspace and the suite look for it.
+    const NAME: &'static CStr = c_str!("rpmsg_client_sample");
     const IDS: &'static [&'static CStr] = &[c_str!("rpmsg-client-sample")];
     type DefaultHandler = Sample;
     const DEFAULT_ENDPOINT: bool = true;

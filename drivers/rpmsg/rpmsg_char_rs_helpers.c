@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
+/* This module's copy of the shared C helpers (see Kbuild). */
+#include "../../rust/helpers.c"
+#include "../../rust/rpmsg_driver_helpers.c"
