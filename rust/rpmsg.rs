@@ -96,8 +96,10 @@ impl ChannelInfo {
 
 /// What an rpmsg transport implements.
 pub trait Transport: Send + Sync + Sized + 'static {
-    /// The device channels are created under.
-    fn parent(&self) -> &kernel::device::Device;
+    /// The device channels are created under; `None` once the transport's
+    /// device is gone (the transport object may outlive it, held by
+    /// endpoints and channels that userspace still references).
+    fn parent(&self) -> Option<ARef<kernel::device::Device>>;
     /// Whether the remote wants name-service announcements.
     fn ns_enabled(&self) -> bool;
     /// Binds `ept` at address `src` ([`ADDR_ANY`]: a free one) and returns
@@ -393,6 +395,7 @@ impl<T: Transport> Channel<T> {
         info: &ChannelInfo,
         kind: ChannelKind,
     ) -> Result<NonNull<bindings::rpmsg_device>> {
+        let parent = transport.parent().ok_or(ENODEV)?;
         if kind != ChannelKind::Ctrl && Self::exists(transport, info) {
             return Err(EEXIST);
         }
@@ -409,7 +412,7 @@ impl<T: Transport> Channel<T> {
         // `release_channel`.
         let ret = unsafe {
             let raw = (*ch).raw.get();
-            (*raw).dev.parent = raw_device(transport.parent());
+            (*raw).dev.parent = raw_device(&parent);
             (*raw).dev.release = Some(release_channel::<T>);
             let raw_info = info.to_raw();
             (*raw).id.name = raw_info.name;
@@ -430,10 +433,13 @@ impl<T: Transport> Channel<T> {
     }
 
     fn exists(transport: &Arc<T>, info: &ChannelInfo) -> bool {
+        let Some(parent) = transport.parent() else {
+            return false;
+        };
         let mut raw = info.to_raw();
         // SAFETY: The parent is live; the found device comes with a reference.
         unsafe {
-            let dev = bindings::rpmsg_find_device(raw_device(transport.parent()), &mut raw);
+            let dev = bindings::rpmsg_find_device(raw_device(&parent), &mut raw);
             if dev.is_null() {
                 return false;
             }
@@ -444,17 +450,21 @@ impl<T: Transport> Channel<T> {
 
     /// Unregisters the channel matching `info` under the transport's parent.
     pub fn unregister(transport: &Arc<T>, info: &ChannelInfo) -> Result {
+        let parent = transport.parent().ok_or(ENODEV)?;
         let mut raw = info.to_raw();
         // SAFETY: The parent is live; the core finds and unregisters the child.
         kernel::error::to_result(unsafe {
-            bindings::rpmsg_unregister_device(raw_device(transport.parent()), &mut raw)
+            bindings::rpmsg_unregister_device(raw_device(&parent), &mut raw)
         })
     }
 
     /// Unregisters every channel under the transport's parent.
     pub fn unregister_all(transport: &Arc<T>) {
+        let Some(parent) = transport.parent() else {
+            return;
+        };
         // SAFETY: The parent is live.
-        unsafe { bindings::rpmsg_rs_unregister_children(raw_device(transport.parent())) };
+        unsafe { bindings::rpmsg_rs_unregister_children(raw_device(&parent)) };
     }
 
     fn announce(rpdev: *mut bindings::rpmsg_device, destroy: bool) -> Result {
@@ -601,8 +611,8 @@ mod tests {
     }
 
     impl Transport for Mock {
-        fn parent(&self) -> &kernel::device::Device {
-            unreachable!("the tests register no channels")
+        fn parent(&self) -> Option<ARef<kernel::device::Device>> {
+            None
         }
         fn ns_enabled(&self) -> bool {
             false

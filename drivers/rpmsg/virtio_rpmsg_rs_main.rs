@@ -108,7 +108,11 @@ type DebugfsScope = Pin<KBox<debugfs::Scope<Arc<Vrp>>>>;
 /// One virtio RPMsg device: the transport of its channels.
 #[pin_data]
 struct Vrp {
-    vdev: ARef<kernel::device::Device>,
+    /// The virtio device, until it is removed: this object may outlive
+    /// it (endpoints and channels userspace still holds keep it), and must
+    /// not keep the device, whose release remoteproc does not expect late.
+    #[pin]
+    vdev: Mutex<Option<ARef<kernel::device::Device>>>,
     ns_enabled: bool,
     /// Buffers per direction: the first half of the pool receives.
     nbufs: usize,
@@ -126,7 +130,20 @@ struct Vrp {
     debugfs: Mutex<Option<DebugfsScope>>,
 }
 
+/// Logs against the virtio device while it exists.
+macro_rules! vrp_log {
+    ($mac:ident, $vrp:expr, $($arg:tt)*) => {
+        if let Some(dev) = $vrp.dev() {
+            $mac!(dev, $($arg)*);
+        }
+    };
+}
+
 impl Vrp {
+    fn dev(&self) -> Option<ARef<kernel::device::Device>> {
+        self.vdev.lock().clone()
+    }
+
     fn rx_off(idx: usize) -> usize {
         idx * BUF_SIZE
     }
@@ -143,13 +160,14 @@ impl Vrp {
     fn complain(&self, rx: &mut Rx, args: fmt::Arguments<'_>) {
         if let Verdict::Print { suppressed } = rx.ratelimit.check(self.now_ms()) {
             if suppressed > 0 {
-                dev_warn!(
-                    self.vdev,
+                vrp_log!(
+                    dev_warn,
+                    self,
                     "{} messages about bad frames suppressed\n",
                     suppressed
                 );
             }
-            dev_warn!(self.vdev, "{}\n", args);
+            vrp_log!(dev_warn, self, "{}\n", args);
         }
     }
 
@@ -177,7 +195,7 @@ impl Vrp {
                     .add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, token)
                     .is_err()
                 {
-                    dev_err!(this.vdev, "cannot repost rx buffer {}\n", idx);
+                    vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
                 }
             }
             handled += 1;
@@ -266,26 +284,28 @@ impl Vrp {
         };
         let vrp: Arc<Vrp> = (*this).into();
         if ns.destroy {
-            dev_info!(
-                this.vdev,
+            vrp_log!(
+                dev_info,
+                this,
                 "destroying channel {} addr {:#x}\n",
                 ns.name.as_str(),
                 ns.addr
             );
             rx.stats.ns_destroyed += 1;
             if Channel::unregister(&vrp, &info).is_err() {
-                dev_err!(this.vdev, "rpmsg_destroy_channel failed\n");
+                vrp_log!(dev_err, this, "rpmsg_destroy_channel failed\n");
             }
         } else {
-            dev_info!(
-                this.vdev,
+            vrp_log!(
+                dev_info,
+                this,
                 "creating channel {} addr {:#x}\n",
                 ns.name.as_str(),
                 ns.addr
             );
             rx.stats.ns_created += 1;
             if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
-                dev_err!(this.vdev, "rpmsg_create_channel failed: {:?}\n", e);
+                vrp_log!(dev_err, this, "rpmsg_create_channel failed: {:?}\n", e);
             }
         }
     }
@@ -330,8 +350,8 @@ impl Vrp {
 }
 
 impl Transport for Vrp {
-    fn parent(&self) -> &kernel::device::Device {
-        &self.vdev
+    fn parent(&self) -> Option<ARef<kernel::device::Device>> {
+        self.dev()
     }
 
     fn ns_enabled(&self) -> bool {
@@ -361,11 +381,17 @@ impl Transport for Vrp {
 
     fn send(this: &Arc<Self>, src: u32, dst: u32, data: &[u8], wait: bool) -> Result {
         if src == ADDR_ANY || dst == ADDR_ANY {
-            dev_err!(this.vdev, "invalid addr (src {:#x}, dst {:#x})\n", src, dst);
+            vrp_log!(
+                dev_err,
+                this,
+                "invalid addr (src {:#x}, dst {:#x})\n",
+                src,
+                dst
+            );
             return Err(EINVAL);
         }
         if data.len() > this.mtu() {
-            dev_err!(this.vdev, "message is too big ({})\n", data.len());
+            vrp_log!(dev_err, this, "message is too big ({})\n", data.len());
             return Err(EMSGSIZE);
         }
         let hdr = Header {
@@ -412,7 +438,7 @@ impl Transport for Vrp {
                 CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
                 CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
                 CondVarTimeoutResult::Timeout => {
-                    dev_err!(this.vdev, "timeout waiting for a tx buffer\n");
+                    vrp_log!(dev_err, this, "timeout waiting for a tx buffer\n");
                     return Err(ERESTARTSYS);
                 }
             }
@@ -469,7 +495,7 @@ impl virtio::Driver for Vrp {
         let dev: ARef<kernel::device::Device> = vdev.as_dev().into();
         let this = Arc::pin_init(
             pin_init!(Vrp {
-                vdev: dev,
+                vdev <- new_mutex!(Some(dev), "Vrp::vdev"),
                 ns_enabled,
                 nbufs,
                 started: Instant::now(),
@@ -503,7 +529,7 @@ impl virtio::Driver for Vrp {
         if let Some(vq) = this.rx.lock().vq.as_mut() {
             vq.kick();
         }
-        dev_info!(this.vdev, "rpmsg host is online\n");
+        vrp_log!(dev_info, this, "rpmsg host is online\n");
     }
 
     fn vq_callback(this: ArcBorrow<'_, Self>, index: usize) {
@@ -534,6 +560,7 @@ impl virtio::Driver for Vrp {
         drop(leftover);
         drop((rvq, svq, rbufs, sbufs));
         this.debugfs.lock().take();
+        this.vdev.lock().take();
     }
 }
 
