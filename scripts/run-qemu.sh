@@ -3,7 +3,7 @@
 # limit and judges the run. Never trusts QEMU's exit status: the verdict
 # comes from the guest's KTAP (ttyS1) and the kernel's console (ttyS0).
 #   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init)
-#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 240)
+#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480: guests of several stacks run side by side under TCG)
 #   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG)
 #   SHOW_CONSOLE=1                   stream the console to the terminal
 #   PLANT_WARNING=1                  the guest logs a fake WARNING (the run must fail)
@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 
 STACK="${STACK:-c}" MODE="${MODE:-suite}"
-QEMU_TIMEOUT="${QEMU_TIMEOUT:-240}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
+QEMU_TIMEOUT="${QEMU_TIMEOUT:-480}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
 export STACK MODE PLANT_WARNING="${PLANT_WARNING:-0}"
 run="$RUN_DIR/$STACK-$MODE"
 result_file="$RESULTS/qemu-$STACK-$MODE.txt"
