@@ -82,6 +82,9 @@ struct RxStats {
     ns_bad: u64,
     ns_created: u64,
     ns_destroyed: u64,
+    /// The remote corrupted the used ring (an id out of range): the
+    /// kernel's virtio_ring stopped the queue.
+    ring_broken: u64,
 }
 
 struct Rx {
@@ -204,6 +207,14 @@ impl Vrp {
             if let Some(vq) = rx.vq.as_mut() {
                 vq.kick();
             }
+        }
+        if rx.stats.ring_broken == 0 && rx.vq.as_ref().is_some_and(|vq| vq.is_broken()) {
+            rx.stats.ring_broken = 1;
+            vrp_log!(
+                dev_err,
+                this,
+                "the remote corrupted the receive ring: queue stopped until the device is reset\n"
+            );
         }
     }
 
@@ -345,6 +356,7 @@ impl Vrp {
             "ns_bad: {}\nns_created: {}\nns_destroyed: {}",
             rx.ns_bad, rx.ns_created, rx.ns_destroyed
         )?;
+        writeln!(f, "rx_ring_broken: {}", rx.ring_broken)?;
         writeln!(f, "buffers: {}\nbuf_size: {}", this.nbufs, BUF_SIZE)
     }
 }
