@@ -48,7 +48,7 @@ module! {
     license: "GPL",
     params: {
         rx_queue_len: u32 {
-            default: 4096,
+            default: 16384,
             description: "Messages an endpoint queues for a reader before dropping (and counting) more",
         },
     },

@@ -103,6 +103,8 @@ struct Tx {
     /// there are any.
     sleepers: u32,
     msgs: u64,
+    /// Messages sent after the device was removed, dropped.
+    dropped_removed: u64,
 }
 
 /// The device's debugfs directory, which refers back to the device.
@@ -339,8 +341,12 @@ impl Vrp {
 
     fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rx = this.rx.lock().stats;
-        let tx_msgs = this.tx.lock().msgs;
+        let (tx_msgs, tx_dropped) = {
+            let tx = this.tx.lock();
+            (tx.msgs, tx.dropped_removed)
+        };
         writeln!(f, "rx_msgs: {}\ntx_msgs: {}", rx.msgs, tx_msgs)?;
+        writeln!(f, "tx_dropped_removed: {}", tx_dropped)?;
         writeln!(
             f,
             "rx_dropped_bad_len: {}\nrx_dropped_bad_hdr: {}",
@@ -416,7 +422,12 @@ impl Transport for Vrp {
         let mut tx = this.tx.lock();
         loop {
             if tx.vq.is_none() {
-                return Err(ENODEV);
+                // The device is gone but the endpoint not yet: as upstream
+                // (which queues on the reset device), the message is
+                // accepted and lost; unlike upstream, it is counted. Writes
+                // fail with EPIPE once the client destroyed its endpoint.
+                tx.dropped_removed += 1;
+                return Ok(());
             }
             if let Some(idx) = this.get_tx_buf(&mut tx) {
                 let off = this.tx_off(idx);
@@ -512,7 +523,7 @@ impl virtio::Driver for Vrp {
                 nbufs,
                 started: Instant::now(),
                 rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), stats: RxStats::default(), ratelimit: RateLimit::new() }, "Vrp::rx"),
-                tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, msgs: 0 }, "Vrp::tx"),
+                tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
                 sendq <- new_poll_condvar!("Vrp::sendq"),
                 endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),
                 debugfs <- new_mutex!(None, "Vrp::debugfs"),
