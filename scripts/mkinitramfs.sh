@@ -19,7 +19,8 @@ gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x /bin/busybox ] && [ "$("llvm-readelf$LLVM_SUFFIX" -l /bin/busybox | grep -c 'program interpreter')" = 0 ] \
 	|| die "/bin/busybox is missing or not static: install busybox-static (scripts/setup-toolchain.sh)"
 
-rows="$(awk -v s="$STACK" '!/^#/ && $1 == s { print $2 }' "$ROOT/scripts/stacks")"
+# A row is "<stack> <module or opt:> [param=value ...]": keep all but the stack.
+rows="$(awk -v s="$STACK" '!/^#/ && $1 == s { $1 = ""; sub(/^ +/, ""); print }' "$ROOT/scripts/stacks")"
 [ -n "$rows" ] || die "unknown STACK=$STACK (stacks: $(awk '!/^#/ && NF { print $1 }' "$ROOT/scripts/stacks" | uniq | xargs))"
 # opt: rows are arguments of the suite, not modules; /init word-splits them.
 opts="$(sed -n 's/^opt://p' <<< "$rows" | tr '\n' ' ') $SUITE_OPTS"
@@ -55,8 +56,9 @@ file /init $ROOT/scripts/guest-init 755 0 0
 EOF
 
 loaded=()    # module names in load order, for the dependency check
+shown=()     # the same with their parameters, for the log
 modlist=""   # /etc/modules: "<file> <args>" per line, for /init
-while read -r row; do
+while read -r row params; do
 	[ -n "$row" ] || continue
 	path="${row#*:}"; file="$(basename "$path")"; name="${file%.ko}"
 	case "$row" in
@@ -64,7 +66,13 @@ while read -r row; do
 	p:*) ko="$ROOT/$path" ;;
 	*) die "scripts/stacks: bad module '$row'" ;;
 	esac
-	args=""
+	# Module parameters from the row: words of name=value, passed to insmod.
+	read -r -a plist <<< "$params"
+	for p in "${plist[@]}"; do
+		[[ "$p" =~ ^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.,:+-]+$ ]] \
+			|| die "scripts/stacks: '$p' after $row is not a module parameter (name=value)"
+	done
+	args="$params"
 	[ "$name" = rpmsg_sim ] && args="nr_rprocs=$NR_RPROCS shm_base=$SHM_BASE shm_size=$SHM_SIZE"
 	modlist+="$file $args"$'\n'
 	if [ ! -f "$ko" ]; then
@@ -78,6 +86,7 @@ while read -r row; do
 		die "STACK=$STACK: $name depends on $dep, which is not loaded before it (scripts/stacks)"
 	done
 	loaded+=("$name")
+	shown+=("$name${params:+($params)}")
 	echo "file /lib/modules/$file $ko 644 0 0" >> "$list"
 done <<< "$rows"
 
@@ -105,4 +114,4 @@ done
 mkdir -p "$(dirname "$out")"
 "$gen_cpio" "$list" | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"
-log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${loaded[*]}${opts:+, rpmsg-test $opts}"
+log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"

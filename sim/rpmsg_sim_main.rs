@@ -452,6 +452,17 @@ fn control_write(this: &Arc<SimRemote>, reader: &mut UserSliceReader) -> Result 
                 .start_source(from, to, count, size)
                 .map_err(fw_error)?;
         }
+        "stall" | "resume" => {
+            if words.next().is_some() {
+                return Err(EINVAL);
+            }
+            let mut st = this.state.lock();
+            if verb == "stall" {
+                st.fw.stall();
+            } else {
+                st.fw.resume();
+            }
+        }
         "inject" => {
             let fault = Fault::parse(words.next().ok_or(EINVAL)?).ok_or(EINVAL)?;
             if words.next().is_some() {
@@ -527,6 +538,8 @@ fn stats_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         s.bad_desc, s.dropped_replies
     )?;
     writeln!(f, "errors.broken_rings: {}", s.broken_rings)?;
+    writeln!(f, "host_starts: {}", s.host_starts)?;
+    writeln!(f, "stalled: {}", u8::from(st.fw.stalled()))?;
     for fault in Fault::ALL {
         writeln!(
             f,

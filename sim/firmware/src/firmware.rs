@@ -282,6 +282,9 @@ pub struct Stats {
     pub dropped_replies: u64,
     /// Times a vring was found corrupt and service stopped.
     pub broken_rings: u64,
+    /// Times the host driver made the device ready and the remote started
+    /// serving it (first probe, a probe after a reset or an unbind).
+    pub host_starts: u64,
     /// Faults applied, by [`Fault::index`].
     pub injected: [u64; Fault::COUNT],
 }
@@ -329,6 +332,8 @@ pub struct Firmware {
     /// resets the device.
     broken: bool,
     faults: FaultQueue,
+    /// The remote takes nothing from the host's send queue.
+    stalled: bool,
     pub stats: Stats,
 }
 
@@ -352,6 +357,7 @@ impl Firmware {
             notifyid: [0; 2],
             broken: false,
             faults: FaultQueue::new(),
+            stalled: false,
             stats: Stats::default(),
         }
     }
@@ -359,8 +365,8 @@ impl Firmware {
     /// The features the firmware offers in its resource table.
     pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
 
-    /// Forgets every endpoint, queue and pending fault: the processor
-    /// (re)boots.
+    /// Forgets every endpoint, queue, pending fault and a stall: the
+    /// processor (re)boots.
     pub fn reset(&mut self) {
         let stats = self.stats;
         *self = Firmware::new(self.rsc_da, self.vrings);
@@ -401,6 +407,25 @@ impl Firmware {
     /// Faults not applied yet.
     pub fn faults_pending(&self) -> usize {
         self.faults.len
+    }
+
+    /// Stops taking messages from the host's send queue (vring 1): what
+    /// the host sends stays there, so it runs out of transmit buffers.
+    /// Everything else goes on: announcements, the source, and the
+    /// remote's own messages. Lasts until [`Self::resume`] or a reboot;
+    /// a host that resets the device meanwhile finds it still stalled.
+    pub fn stall(&mut self) {
+        self.stalled = true;
+    }
+
+    /// Takes messages from the host again, starting with those that waited,
+    /// in order, at the next service pass.
+    pub fn resume(&mut self) {
+        self.stalled = false;
+    }
+
+    pub fn stalled(&self) -> bool {
+        self.stalled
     }
 
     /// Receive buffers the host has made available and the remote not yet
@@ -525,9 +550,26 @@ impl Firmware {
         if !ready {
             self.stop_queues();
             self.broken = false;
-        } else if self.queues.is_none() && !self.broken {
+            return;
+        }
+        if self.queues.is_some() && !self.rings_intact(mem) {
+            // The host reset the device and set it up again between two
+            // kicks (a driver unbound and bound again): what it knew is
+            // gone, so start over as after a reset that was seen.
+            self.stop_queues();
+        }
+        if self.queues.is_none() && !self.broken {
             self.start_queues(mem, state);
         }
+    }
+
+    /// Whether both rings still carry the used indices this remote last
+    /// published. A ring that cannot be read counts as reinitialised; the
+    /// restart then finds out whether it can be served.
+    fn rings_intact<M: DeviceMemory>(&self, mem: &M) -> bool {
+        self.queues.as_ref().is_some_and(|q| {
+            q.to_host.intact(mem) == Ok(true) && q.from_host.intact(mem) == Ok(true)
+        })
     }
 
     fn start_queues<M: DeviceMemory>(&mut self, mem: &M, state: VdevState) {
@@ -543,6 +585,7 @@ impl Firmware {
             return;
         };
         self.queues = Some(Queues { to_host, from_host });
+        self.stats.host_starts += 1;
         self.notifyid = state.notifyid;
         self.ns_enabled = state.gfeatures & VIRTIO_RPMSG_F_NS != 0;
         // A (re)started host driver knows no channels: announce them all.
@@ -632,8 +675,12 @@ impl Firmware {
                 self.source = Some(run);
             }
             // Take a message from the host only while a reply could go out:
-            // the remote applies back-pressure instead of dropping.
-            while self.to_host_pending(mem)? > 0 && self.receive_one(mem, notify)? {
+            // the remote applies back-pressure instead of dropping. A
+            // stalled remote takes none.
+            while !self.stalled
+                && self.to_host_pending(mem)? > 0
+                && self.receive_one(mem, notify)?
+            {
                 progress = true;
             }
             if !progress {
@@ -1182,6 +1229,107 @@ mod tests {
         let got = fresh.receive();
         assert_eq!(ns(&got[0].1).name.as_str(), "a");
         assert_eq!(fresh.fw.stats.ns_tx_create, 2);
+    }
+
+    #[test]
+    fn stall_holds_host_messages_until_resume() {
+        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let src = h.fw.announce("src", Service::Source, ADDR_ANY).unwrap();
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive().len(), 1);
+        h.fw.stall();
+        assert!(h.fw.stalled());
+        for i in 0..NUM as u16 {
+            h.send(i, 1030, echo, &[b's', i as u8]);
+        }
+        let n = h.fw.service(&h.mem);
+        assert!(!n.from_host, "nothing taken, nothing to signal");
+        assert_eq!(h.tx_done(), 0, "the host gets no transmit buffer back");
+        assert_eq!(h.fw.stats.rx.msgs, 0);
+        // Everything else goes on: announcements and the source.
+        h.fw.announce("late", Service::Sink, ADDR_ANY).unwrap();
+        h.fw.start_source(src, 0x400, 3, 8).unwrap();
+        h.fw.service(&h.mem);
+        let got = h.receive();
+        assert_eq!(got.len(), 4);
+        assert_eq!(ns(&got[0].1).name.as_str(), "late");
+        assert!(got[1..].iter().all(|(hdr, _)| hdr.dst == 0x400));
+        h.fw.stall();
+        assert!(h.fw.stalled(), "stalling twice is harmless");
+        h.fw.resume();
+        assert!(!h.fw.stalled());
+        assert!(h.fw.service(&h.mem).from_host);
+        let payloads: Vec<Vec<u8>> = h.receive().into_iter().map(|(_, p)| p).collect();
+        let want: Vec<Vec<u8>> = (0..NUM as u8).map(|i| std::vec![b's', i]).collect();
+        assert_eq!(payloads, want, "every message, in order");
+        assert_eq!(h.tx_done(), NUM as usize);
+        assert_eq!(h.fw.stats.echo_tx.msgs, u64::from(NUM));
+        assert_eq!(h.fw.stats.dropped_replies, 0);
+    }
+
+    #[test]
+    fn stall_survives_host_reset_not_reboot() {
+        let (mut h, echo) = echo_host(0);
+        h.fw.stall();
+        // The host resets the device (status 0 seen), then probes again.
+        h.mem.write(RSC + 20 + 24, &[0]).unwrap();
+        h.fw.service(&h.mem);
+        let mut fresh = Host::new();
+        fresh.fw = h.fw;
+        fresh.driver_ok(0);
+        fresh.send(0, 1030, echo, b"held");
+        fresh.fw.service(&fresh.mem);
+        assert!(fresh.fw.stalled());
+        assert_eq!(fresh.tx_done(), 0);
+        fresh.fw.resume();
+        fresh.fw.service(&fresh.mem);
+        assert_eq!(fresh.receive()[0].1, b"held");
+        fresh.fw.stall();
+        fresh.fw.reset();
+        assert!(!fresh.fw.stalled(), "a reboot forgets the stall");
+    }
+
+    #[test]
+    fn host_set_up_again_unseen_is_served_afresh() {
+        // A driver unbound and bound again: the host resets the device and
+        // remoteproc zeroes the rings, with no kick in between, so the
+        // remote first sees DRIVER_OK on fresh rings.
+        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let chan = NsMsg {
+            name: Name::new(b"rpmsg_chrdev").unwrap(),
+            addr: 1030,
+            destroy: false,
+        };
+        let mut wire = [0u8; NS_MSG_LEN];
+        chan.write(&mut wire);
+        h.send(0, 1030, NS_ADDR, &wire);
+        h.send(1, 1030, echo, b"before");
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive()[0].1, b"before");
+        assert_eq!(h.fw.host_channels().count(), 1);
+        assert_eq!(h.fw.stats.host_starts, 1);
+        let mut fresh = Host::new();
+        fresh.fw = h.fw;
+        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.send(0, 1030, echo, b"after");
+        fresh.fw.service(&fresh.mem);
+        let got = fresh.receive();
+        assert_eq!(got.len(), 2);
+        assert_eq!(ns(&got[0].1).name.as_str(), "e", "announced again");
+        assert_eq!(got[1].1, b"after");
+        assert_eq!(
+            fresh.fw.host_channels().count(),
+            0,
+            "the new host announced none"
+        );
+        assert_eq!(fresh.fw.stats.host_starts, 2);
+        assert_eq!(fresh.fw.stats.broken_rings, 0);
+        assert_eq!(fresh.tx_done(), 1);
+        // An ordinary pass on the same rings is no restart.
+        fresh.send(1, 1030, echo, b"again");
+        fresh.fw.service(&fresh.mem);
+        assert_eq!(fresh.receive()[0].1, b"again");
+        assert_eq!(fresh.fw.stats.host_starts, 2);
     }
 
     #[test]

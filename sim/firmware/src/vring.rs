@@ -226,6 +226,15 @@ impl DeviceQueue {
         Ok(())
     }
 
+    /// Whether the used index in shared memory is still the one this
+    /// queue last published. Only the device writes it, so a different
+    /// value means the driver set the ring up afresh (remoteproc zeroes a
+    /// vring whenever a driver finds its queues again), which it may do
+    /// after a reset the device never got to see.
+    pub fn intact<M: DeviceMemory>(&self, mem: &M) -> Result<bool, VringError> {
+        Ok(mem.read_u16(self.layout.used + 2)? == self.used_idx)
+    }
+
     /// Whether the driver wants an interrupt for buffers pushed so far.
     pub fn wants_interrupt<M: DeviceMemory>(&self, mem: &M) -> Result<bool, VringError> {
         // The used index must be visible before we sample the flags, or we
@@ -402,6 +411,21 @@ mod tests {
             DeviceQueue::new(&mem, layout).unwrap_err(),
             VringError::Memory
         );
+    }
+
+    #[test]
+    fn reinitialised_ring_is_noticed() {
+        let (mem, mut dev, mut drv) = setup(4);
+        assert_eq!(dev.intact(&mem), Ok(true), "fresh ring, nothing used");
+        drv.add(&mem, 0, BASE + 0x8000, 16, DESC_F_WRITE);
+        let Some(Popped::Ok(buf)) = dev.pop(&mem, true).unwrap() else {
+            panic!()
+        };
+        dev.push(&mem, buf.head, 16).unwrap();
+        assert_eq!(dev.intact(&mem), Ok(true));
+        // The driver zeroes the ring, as remoteproc does at find_vqs.
+        mem.write(BASE, &[0u8; 0x200]).unwrap();
+        assert_eq!(dev.intact(&mem), Ok(false));
     }
 
     #[test]

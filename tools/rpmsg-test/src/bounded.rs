@@ -80,6 +80,25 @@ where
 }
 
 impl<T> Bounded<T> {
+    /// Waits up to `timeout` for the result without disturbing the thread:
+    /// `Ok(None)` if it has not finished yet.
+    pub fn result_within(&self, timeout: Duration) -> Result<Option<T>, Hung> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(v) => Ok(Some(v)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Hung::Died),
+        }
+    }
+
+    /// Sends the thread the interrupting signal once (`SIGUSR1`, no
+    /// `SA_RESTART`): a system call it is blocked in returns `EINTR`,
+    /// unless the kernel does not let the signal interrupt it.
+    pub fn interrupt(&self) {
+        // SAFETY: the thread is never joined while `self` exists, so its
+        // pthread_t is valid (an exited, unjoined thread is a valid target).
+        unsafe { libc::pthread_kill(self.handle.as_pthread_t() as _, libc::SIGUSR1) };
+    }
+
     /// Waits up to `timeout` for the result.
     pub fn wait(self, timeout: Duration) -> Result<T, Hung> {
         match self.rx.recv_timeout(timeout) {
@@ -142,6 +161,27 @@ mod tests {
             Err(Hung::Interrupted(_))
         ));
         assert_eq!(rx.recv().unwrap(), Err(Some(libc::EINTR)));
+        drop(w);
+    }
+
+    #[test]
+    fn interrupt_on_demand() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both were just created and are owned here.
+        let (r, w) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        let b = spawn("blocked", move || {
+            let mut buf = [0u8; 1];
+            crate::sys::read(&r, &mut buf).map_err(|e| e.raw_os_error())
+        })
+        .unwrap();
+        assert_eq!(b.result_within(Duration::from_millis(100)), Ok(None));
+        b.interrupt();
+        assert_eq!(
+            b.result_within(Duration::from_secs(5)),
+            Ok(Some(Err(Some(libc::EINTR))))
+        );
         drop(w);
     }
 }

@@ -53,3 +53,27 @@ pub fn driver_of(vdev: &str) -> Option<String> {
         Err(_) => name(&driver),
     }
 }
+
+/// The name of the virtio driver bound to a device (`virtio_rpmsg_bus`,
+/// `virtio_rpmsg_rs`): where its `bind` and `unbind` files are.
+pub fn driver_name(vdev: &str) -> Option<String> {
+    let link = fs::read_link(Path::new(VIRTIO_DEVICES).join(vdev).join("driver")).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Whether the kernel's C bus drives `vdev`.
+pub fn is_c_bus(vdev: &str) -> bool {
+    driver_of(vdev).as_deref() == Some(C_BUS_MODULE)
+}
+
+/// Transmit buffers of the Rust bus (`buffers` in its stats); `None` on a
+/// bus without that file (the kernel's C bus).
+pub fn tx_buffers(vdev: &str) -> Res<Option<u64>> {
+    if !stats_path(vdev).exists() {
+        return Ok(None);
+    }
+    let s = stats(vdev)?;
+    s.get("buffers")
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", stats_path(vdev).display()))
+}

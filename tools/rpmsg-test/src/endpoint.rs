@@ -45,7 +45,18 @@ impl Ept {
     /// Creates the endpoint device and finds its `rpmsgN` by name among the
     /// control device's children (the ioctl does not return it).
     pub fn create(ctrl: &File, ctrl_name: &str, name: &str, src: u32, dst: u32) -> Res<Ept> {
-        let mut info = EndpointInfo::new(name, src, dst)?;
+        let info = EndpointInfo::new(name, src, dst)?;
+        Ept::create_info(ctrl, ctrl_name, info, name)
+    }
+
+    /// Creates the endpoint device from `info` as given (also a name
+    /// without NUL) and finds it by the name the kernel will show, `name`.
+    pub fn create_info(
+        ctrl: &File,
+        ctrl_name: &str,
+        mut info: EndpointInfo,
+        name: &str,
+    ) -> Res<Ept> {
         sys::ioctl_ptr(ctrl, uapi::RPMSG_CREATE_EPT_IOCTL, &mut info)
             .ctx(format_args!("RPMSG_CREATE_EPT_IOCTL {name} on {ctrl_name}"))?;
         let node = wait_for(
@@ -89,6 +100,18 @@ impl Ept {
     /// Closes the device, which destroys the endpoint but not the device.
     pub fn close(&mut self) {
         self.file = None;
+    }
+
+    /// Hands the open file over (to be closed elsewhere).
+    pub fn take_file(&mut self) -> Option<File> {
+        self.file.take()
+    }
+
+    /// The device is gone (destroyed with its control device or by another
+    /// thread): nothing to clean up on drop. Its name may already belong to
+    /// a new device, which must not be opened and destroyed in its place.
+    pub fn gone(&mut self) {
+        self.destroyed = true;
     }
 
     /// `RPMSG_DESTROY_EPT_IOCTL` on the open device.

@@ -16,6 +16,11 @@ macro_rules! ensure {
     };
 }
 
+/// The kernel's internal "restart the system call" code. A driver that
+/// returns it with no signal pending leaks it to userspace as errno 512
+/// (`rpmsg_send()` on virtio after its 15 s wait for a transmit buffer).
+pub const ERESTARTSYS: i32 = 512;
+
 /// Symbolic name of the errno values the suite can meet, so diagnostics
 /// read like the kernel sources they are checked against.
 pub fn errno_name(errno: i32) -> Option<&'static str> {
@@ -41,6 +46,7 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
         libc::ENETRESET => "ENETRESET",
         libc::ETIMEDOUT => "ETIMEDOUT",
         libc::ESRCH => "ESRCH",
+        ERESTARTSYS => "ERESTARTSYS",
         _ => return None,
     })
 }

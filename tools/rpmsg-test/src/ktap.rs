@@ -7,6 +7,7 @@ pub struct Ktap<W: Write> {
     next: usize,
     passed: usize,
     failed: usize,
+    skipped: usize,
 }
 
 /// Test names may not contain `#` (it starts a directive) or whitespace.
@@ -33,6 +34,7 @@ impl<W: Write> Ktap<W> {
             next: 1,
             passed: 0,
             failed: 0,
+            skipped: 0,
         })
     }
 
@@ -57,12 +59,30 @@ impl<W: Write> Ktap<W> {
         self.out.flush()
     }
 
+    /// Writes the next test's result line for a test that did not apply:
+    /// `ok` with a SKIP directive (`reason` on one line).
+    pub fn skip(&mut self, name: &str, reason: &str) -> io::Result<()> {
+        let reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        writeln!(
+            self.out,
+            "ok {} {} # SKIP {reason}",
+            self.next,
+            sanitize(name)
+        )?;
+        self.next += 1;
+        self.skipped += 1;
+        self.out.flush()
+    }
+
     /// Writes the kselftest-style totals line; returns whether all passed.
     pub fn finish(mut self) -> io::Result<bool> {
         writeln!(
             self.out,
-            "# Totals: pass:{} fail:{}",
-            self.passed, self.failed
+            "# Totals: pass:{} fail:{} skip:{}",
+            self.passed, self.failed, self.skipped
         )?;
         self.out.flush()?;
         Ok(self.failed == 0)
@@ -85,7 +105,19 @@ mod tests {
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "KTAP version 1\n1..3\nok 1 first\n# reason one\n# reason two\n\
-not ok 2 second_case\nok 3 third_x\n# Totals: pass:2 fail:1\n"
+not ok 2 second_case\nok 3 third_x\n# Totals: pass:2 fail:1 skip:0\n"
+        );
+    }
+
+    #[test]
+    fn skipped() {
+        let mut buf = Vec::new();
+        let mut k = Ktap::new(&mut buf, 1).unwrap();
+        k.skip("a", "no such\nthing").unwrap();
+        assert!(k.finish().unwrap());
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "KTAP version 1\n1..1\nok 1 a # SKIP no such thing\n# Totals: pass:0 fail:0 skip:1\n"
         );
     }
 
@@ -99,7 +131,7 @@ not ok 2 second_case\nok 3 third_x\n# Totals: pass:2 fail:1\n"
         assert!(Ktap::new(&mut buf, 0).unwrap().finish().unwrap());
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "KTAP version 1\n1..0\n# Totals: pass:0 fail:0\n"
+            "KTAP version 1\n1..0\n# Totals: pass:0 fail:0 skip:0\n"
         );
     }
 }

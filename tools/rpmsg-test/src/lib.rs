@@ -8,6 +8,7 @@
 
 pub mod bounded;
 pub mod bus;
+pub mod charlayer;
 pub mod endpoint;
 pub mod error;
 pub mod kmsg;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use rpmsg_test::{suite, sys};
 
-const USAGE: &str = "usage: rpmsg-test [--list] [--only <substring>] [--faults]
+const USAGE: &str = "usage: rpmsg-test [--list] [--only <substring>[,<substring>...]] [--faults]
+  --only    run the cases whose name contains one of the substrings
   --faults  also run the cases in which the remote writes garbage into shared
             memory (for buses that validate it; the kernel's C bus does not)";
 

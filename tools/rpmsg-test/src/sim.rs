@@ -50,6 +50,16 @@ impl Sim {
         self.control(&format!("inject {kind}"))
     }
 
+    /// Stops the remote taking messages from the host (`stall`).
+    pub fn stall(&self) -> io::Result<()> {
+        self.control("stall")
+    }
+
+    /// Lets it take them again (`resume`).
+    pub fn resume(&self) -> io::Result<()> {
+        self.control("resume")
+    }
+
     fn read(&self, file: &str) -> Res<String> {
         fs::read_to_string(self.dir.join(file)).ctx(format_args!("read {}/{file}", self.name))
     }

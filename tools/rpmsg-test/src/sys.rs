@@ -87,6 +87,85 @@ pub fn ioctl_val(fd: &impl AsRawFd, req: u32, arg: libc::c_ulong) -> io::Result<
     cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::Ioctl, arg) })
 }
 
+/// Address space the process may not touch: a `PROT_NONE` mapping. Passed
+/// to the kernel as a buffer or ioctl argument it makes every copy fail
+/// (`EFAULT`) without anything being written anywhere.
+pub struct NoAccess {
+    addr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is never accessed from userspace; only its address
+// is handed to the kernel, from whichever thread.
+unsafe impl Send for NoAccess {}
+// SAFETY: as above.
+unsafe impl Sync for NoAccess {}
+
+impl NoAccess {
+    pub fn new(len: usize) -> io::Result<Self> {
+        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        let addr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { addr, len })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn addr(&self) -> usize {
+        self.addr as usize
+    }
+}
+
+impl Drop for NoAccess {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new(), unmapped once.
+        unsafe { libc::munmap(self.addr, self.len) };
+    }
+}
+
+/// One `read(2)` of up to `len` bytes into inaccessible memory.
+pub fn read_noaccess(fd: &impl AsRawFd, buf: &NoAccess, len: usize) -> io::Result<usize> {
+    // SAFETY: the kernel cannot write into a PROT_NONE mapping; `len` is
+    // capped to it so nothing else is named.
+    cvt(unsafe { libc::read(fd.as_raw_fd(), buf.addr, len.min(buf.len)) })
+}
+
+/// One `write(2)` of up to `len` bytes from inaccessible memory.
+pub fn write_noaccess(fd: &impl AsRawFd, buf: &NoAccess, len: usize) -> io::Result<usize> {
+    // SAFETY: the kernel only reads from the buffer, and cannot.
+    cvt(unsafe { libc::write(fd.as_raw_fd(), buf.addr, len.min(buf.len)) })
+}
+
+/// An ioctl whose argument is an address the kernel cannot use: NULL
+/// (`None`) or inaccessible memory. Whatever the request, nothing in this
+/// process can be read or written through it.
+pub fn ioctl_bad_addr(
+    fd: &impl AsRawFd,
+    req: u32,
+    addr: Option<&NoAccess>,
+) -> io::Result<libc::c_int> {
+    let arg = addr.map_or(core::ptr::null_mut(), |a| a.addr);
+    // SAFETY: `arg` is NULL or a PROT_NONE mapping (see above).
+    cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::Ioctl, arg) })
+}
+
 /// Switches `O_NONBLOCK`.
 pub fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> io::Result<()> {
     let fd = fd.as_raw_fd();
@@ -181,6 +260,30 @@ mod tests {
         let mut buf = [0u8; 16];
         let n = read(&slave, &mut buf).unwrap();
         assert_eq!(&buf[..n], data);
+    }
+
+    #[test]
+    fn inaccessible_buffers_fault() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just created and are owned here.
+        let (r, w) = unsafe {
+            use std::os::fd::FromRawFd;
+            (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+        };
+        let bad = NoAccess::new(4096).unwrap();
+        assert_eq!(bad.len(), 4096);
+        let e = write_noaccess(&w, &bad, 16).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
+        assert_eq!(write(&w, b"abc").unwrap(), 3);
+        let e = read_noaccess(&r, &bad, 16).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
+        // FIONREAD writes an int: through NULL or the mapping it cannot.
+        for addr in [None, Some(&bad)] {
+            let e = ioctl_bad_addr(&r, libc::FIONREAD as u32, addr).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
+        }
     }
 
     #[test]

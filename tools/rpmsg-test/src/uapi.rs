@@ -68,6 +68,9 @@ pub const RPMSG_GET_OUTGOING_FLOWCONTROL: u32 = ioc(IOC_READ, RPMSG_IOC_MAGIC, 5
 pub const RPMSG_SET_INCOMING_FLOWCONTROL: u32 = ioc(IOC_READ, RPMSG_IOC_MAGIC, 6, INT_SIZE);
 /// A request in rpmsg's ioctl space that no rpmsg driver implements.
 pub const RPMSG_UNKNOWN_IOCTL: u32 = ioc(IOC_NONE, RPMSG_IOC_MAGIC, 0x7f, 0);
+/// The same unknown request number, encoded with a `struct
+/// rpmsg_endpoint_info` argument (so `sys::ioctl_ptr` can pass one).
+pub const RPMSG_UNKNOWN_INFO_IOCTL: u32 = ioc(IOC_WRITE, RPMSG_IOC_MAGIC, 0x7f, INFO_SIZE);
 
 #[cfg(test)]
 mod tests {
@@ -91,6 +94,7 @@ mod tests {
         assert_eq!(RPMSG_SET_INCOMING_FLOWCONTROL, 0x8004_b506);
         assert_eq!(ioc_size(RPMSG_CREATE_EPT_IOCTL), 40);
         assert_eq!(ioc_size(RPMSG_DESTROY_EPT_IOCTL), 0);
+        assert_eq!(RPMSG_UNKNOWN_INFO_IOCTL, 0x4028_b57f);
     }
 
     #[test]

@@ -419,7 +419,7 @@ pub fn create_release_dev(cx: &Ctx) -> Res {
 }
 
 /// Writes all of `data` to a non-blocking tty.
-fn tty_write_all(f: &std::fs::File, data: &[u8]) -> Res {
+pub(super) fn tty_write_all(f: &std::fs::File, data: &[u8]) -> Res {
     let deadline = Instant::now() + REPLY;
     let mut off = 0;
     while off < data.len() {
@@ -440,7 +440,7 @@ fn tty_write_all(f: &std::fs::File, data: &[u8]) -> Res {
 }
 
 /// Reads exactly `len` bytes from a non-blocking tty.
-fn tty_read_exact(f: &std::fs::File, len: usize) -> Res<Vec<u8>> {
+pub(super) fn tty_read_exact(f: &std::fs::File, len: usize) -> Res<Vec<u8>> {
     let deadline = Instant::now() + REPLY;
     let mut got = Vec::with_capacity(len);
     let mut buf = [0u8; 1024];

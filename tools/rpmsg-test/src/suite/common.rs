@@ -311,6 +311,12 @@ impl Announced {
         Ok(a)
     }
 
+    /// Something else destroys the endpoint (a `destroy` sent from another
+    /// thread, a crash): nothing to do on drop.
+    pub fn forget(&mut self) {
+        self.live = false;
+    }
+
     /// Has the remote destroy the endpoint (and announce that).
     pub fn destroy(&mut self) -> Res {
         self.live = false;
@@ -328,27 +334,82 @@ impl Drop for Announced {
     }
 }
 
+/// A stalled remote (`stall`): it takes nothing from the host's send
+/// queue until [`Stall::resume`] or drop.
+pub struct Stall {
+    sim: Sim,
+    on: bool,
+}
+
+impl Stall {
+    pub fn new(sim: &Sim) -> Res<Self> {
+        sim.stall().ctx(format_args!("{}: stall", sim.name))?;
+        let stalled = sim.stats()?.get("stalled")?;
+        ensure!(stalled == 1, "{} stats say stalled: {stalled}", sim.name);
+        Ok(Self {
+            sim: sim.clone(),
+            on: true,
+        })
+    }
+
+    pub fn resume(&mut self) -> Res {
+        self.on = false;
+        self.sim
+            .resume()
+            .ctx(format_args!("{}: resume", self.sim.name))?;
+        let stalled = self.sim.stats()?.get("stalled")?;
+        ensure!(
+            stalled == 0,
+            "{} stats say stalled: {stalled}",
+            self.sim.name
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        if self.on {
+            let _ = self.sim.resume();
+        }
+    }
+}
+
 /// Binds a channel to `rpmsg_chrdev` the way userspace tools do and
 /// returns the char device the driver created.
 pub fn bind_chrdev(ch: &ChannelId) -> Res<String> {
     write_attr(&ch.dir().join("driver_override"), "rpmsg_chrdev")?;
     let bind = Path::new(topo::BUS_DRIVERS).join("rpmsg_chrdev/bind");
-    // A device is visible in sysfs before device_add() lets it probe; until
-    // then the driver core answers EAGAIN ("Device not ready to probe") and
-    // tools are expected to retry.
-    let mut last = None;
+    // A device is visible in sysfs before device_add() lets it probe: until
+    // bus_add_device() has put it on the bus's list, bind_store() does not
+    // find it (ENODEV), and until device_add() is done the driver core
+    // answers EAGAIN ("Device not ready to probe"); tools are expected to
+    // retry. If the first probe comes after the override was written, it
+    // binds the driver itself and the explicit bind finds the device taken
+    // (EBUSY).
+    let (mut failed, mut transient) = (None, String::new());
     wait_for(&format!("bind {}", ch.dev_name()), REPLY, || {
         let f = OpenOptions::new().write(true).open(&bind).ok()?;
         match sys::write(&f, ch.dev_name().as_bytes()) {
             Ok(_) => Some(()),
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => None,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENODEV)) => {
+                transient = describe(&e);
+                None
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && ch.driver().as_deref() == Some("rpmsg_chrdev") =>
+            {
+                Some(())
+            }
             Err(e) => {
-                last = Some(e);
+                failed = Some(e);
                 Some(())
             }
         }
-    })?;
-    if let Some(e) = last {
+    })
+    .map_err(|e| format!("{e} (last answer: {transient})"))?;
+    if let Some(e) = failed {
         return Err(format!(
             "write {:?} to {}: {e}",
             ch.dev_name(),
