@@ -75,6 +75,10 @@ impl Rproc {
         if !mem.is_in(shm) {
             return Err(EINVAL);
         }
+        // Device addresses equal physical addresses (see `Documentation/design.md`);
+        // `dma_addr_t` is 32 bits on ARMv7 without LPAE.
+        #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+        let dma = bindings::dma_addr_t::try_from(mem.phys()).map_err(|_| EINVAL)?;
         let va = if kind == Carveout::Mapped {
             mem.as_ptr().cast()
         } else {
@@ -86,7 +90,7 @@ impl Rproc {
             bindings::rproc_mem_entry_init(
                 bindings::rpmsg_rs_rproc_parent(self.as_raw()),
                 va,
-                mem.phys(),
+                dma,
                 mem.len(),
                 da,
                 None,

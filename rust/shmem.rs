@@ -36,15 +36,22 @@ unsafe impl Sync for SharedMemory {}
 impl SharedMemory {
     /// Maps `len` bytes of reserved memory at `phys`.
     ///
-    /// Fails with `EINVAL` for an empty or overflowing range and `ENOMEM` if
-    /// the kernel refuses the mapping (for example because the range is
-    /// system RAM).
+    /// Fails with `EINVAL` for an empty or overflowing range or one the
+    /// kernel cannot address (`resource_size_t` is 32 bits on ARMv7 without
+    /// LPAE), and `ENOMEM` if the kernel refuses the mapping (for example
+    /// because the range is system RAM).
     pub fn map(phys: u64, len: usize) -> Result<Self> {
-        if len == 0 || phys.checked_add(len as u64).is_none() {
-            return Err(EINVAL);
-        }
+        let last = (len as u64)
+            .checked_sub(1)
+            .and_then(|n| phys.checked_add(n))
+            .ok_or(EINVAL)?;
+        #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+        let (offset, _) = (
+            bindings::resource_size_t::try_from(phys).map_err(|_| EINVAL)?,
+            bindings::resource_size_t::try_from(last).map_err(|_| EINVAL)?,
+        );
         // SAFETY: `memremap` has no preconditions; it checks the range itself.
-        let va = unsafe { bindings::memremap(phys, len, bindings::MEMREMAP_WC as usize) };
+        let va = unsafe { bindings::memremap(offset, len, bindings::MEMREMAP_WC as usize) };
         let va = NonNull::new(va.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: `va` maps `len` bytes at `phys`.
         Ok(Self { va, phys, len })
