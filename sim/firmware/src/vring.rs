@@ -76,7 +76,10 @@ impl Layout {
 
     pub fn new(da: u64, num: u32, align: u32) -> Result<Layout, VringError> {
         Layout::size(num, align).ok_or(VringError::BadConfig)?;
-        if da % u64::from(align.max(16)) != 0 {
+        // `align` is a power of two (checked by `size()`): a mask, not `%`,
+        // which on 32-bit ARM is a call to `__aeabi_uldivmod`, a libgcc
+        // function the kernel does not have.
+        if da & (u64::from(align.max(16)) - 1) != 0 {
             return Err(VringError::BadConfig);
         }
         let n = u64::from(num);
