@@ -231,13 +231,16 @@ impl SimRemote {
             let name = Name::new(name.as_bytes()).map_err(|_| EINVAL)?;
             boot_channels.push((name, *service), GFP_KERNEL)?;
         }
-        let state = State {
-            fw: Firmware::new(shm.phys() + RSC_OFF as u64, vring_specs(shm.phys())),
+        // The firmware is initialised in place: it is too large for a
+        // kernel stack (see `Firmware::init`).
+        let fw = Firmware::init(shm.phys() + RSC_OFF as u64, vring_specs(shm.phys()));
+        let state = init!(State {
+            fw <- fw,
             phase: Phase::Offline,
             crashes: 0,
             rproc: None,
             boot_channels,
-        };
+        });
         let shm = Arc::new(shm, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(SimRemote {

@@ -339,7 +339,8 @@ pub struct Firmware {
 
 impl Firmware {
     /// A firmware whose resource table lives at `rsc_da` and declares
-    /// `vrings`.
+    /// `vrings`. Not in the kernel, which uses [`Self::init`].
+    #[cfg(not(MODULE))]
     pub fn new(rsc_da: u64, vrings: [VringSpec; 2]) -> Firmware {
         Firmware {
             vrings,
@@ -362,15 +363,71 @@ impl Firmware {
         }
     }
 
+    /// [`Self::new`] as an in-place initialiser, for the kernel: a
+    /// `Firmware` is several KiB, and a kernel stack is 8 KiB on ARMv7, so
+    /// the kernel must never hold one by value (moving one into its final
+    /// place took about 18 KiB of stack).
+    #[cfg(MODULE)]
+    pub fn init(rsc_da: u64, vrings: [VringSpec; 2]) -> impl pin_init::Init<Firmware> {
+        pin_init::init!(Firmware {
+            vrings,
+            rsc_da,
+            endpoints <- pin_init::init_array_from_fn(|_| None),
+            addrs: AddrSet::new(0),
+            host_channels <- pin_init::init_array_from_fn(|_| None),
+            ns_queue <- pin_init::init_array_from_fn(|_| None),
+            ns_head: 0,
+            ns_len: 0,
+            source: None,
+            queues: None,
+            ns_enabled: false,
+            notifyid: [0; 2],
+            broken: false,
+            faults: FaultQueue::new(),
+            stalled: false,
+            stats: Stats::default(),
+        })
+    }
+
     /// The features the firmware offers in its resource table.
     pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
 
     /// Forgets every endpoint, queue, pending fault and a stall: the
-    /// processor (re)boots.
+    /// processor (re)boots. The statistics stay. Field by field, in place:
+    /// no temporary `Firmware` on the stack (see [`Self::init`]); the
+    /// pattern names every field, so a new one cannot be forgotten here.
     pub fn reset(&mut self) {
-        let stats = self.stats;
-        *self = Firmware::new(self.rsc_da, self.vrings);
-        self.stats = stats;
+        let Firmware {
+            vrings: _,
+            rsc_da: _,
+            endpoints,
+            addrs,
+            host_channels,
+            ns_queue,
+            ns_head,
+            ns_len,
+            source,
+            queues,
+            ns_enabled,
+            notifyid,
+            broken,
+            faults,
+            stalled,
+            stats: _,
+        } = self;
+        endpoints.fill(None);
+        *addrs = AddrSet::new(0);
+        host_channels.fill(None);
+        ns_queue.fill(None);
+        *ns_head = 0;
+        *ns_len = 0;
+        *source = None;
+        *queues = None;
+        *ns_enabled = false;
+        *notifyid = [0; 2];
+        *broken = false;
+        *faults = FaultQueue::new();
+        *stalled = false;
     }
 
     /// Whether the rings are being served.
@@ -1209,6 +1266,50 @@ mod tests {
         h.fw.service(&h.mem);
         assert_eq!(h.fw.host_channels().count(), 0);
         assert_eq!((h.fw.stats.ns_rx_create, h.fw.stats.ns_rx_destroy), (1, 1));
+    }
+
+    #[test]
+    fn reset_leaves_what_new_makes_but_the_stats() {
+        let (mut h, _) = echo_host(VIRTIO_RPMSG_F_NS);
+        let src = h.fw.announce("s", Service::Source, ADDR_ANY).unwrap();
+        h.fw.start_source(src, 1024, 3, 8).unwrap();
+        h.fw.inject(Fault::Dst).unwrap();
+        h.send(1, 1030, NS_ADDR, &{
+            let mut wire = [0u8; NS_MSG_LEN];
+            NsMsg {
+                name: Name::new(b"rpmsg_chrdev").unwrap(),
+                addr: 1030,
+                destroy: false,
+            }
+            .write(&mut wire);
+            wire
+        });
+        h.fw.service(&h.mem);
+        assert!(h.fw.host_channels().count() > 0 && h.fw.running());
+        let stats = h.fw.stats;
+        h.fw.reset();
+        let new = Firmware::new(RSC, SPECS);
+        let fw = &h.fw;
+        assert_eq!((fw.vrings, fw.rsc_da), (new.vrings, new.rsc_da));
+        assert_eq!(fw.endpoints, new.endpoints);
+        assert_eq!(fw.host_channels, new.host_channels);
+        assert_eq!(fw.ns_queue, new.ns_queue);
+        assert_eq!((fw.ns_head, fw.ns_len), (new.ns_head, new.ns_len));
+        assert!(fw.source.is_none() && fw.queues.is_none());
+        assert_eq!(
+            (fw.ns_enabled, fw.notifyid, fw.broken),
+            (new.ns_enabled, new.notifyid, new.broken)
+        );
+        assert_eq!((fw.faults.head, fw.faults.len), (0, 0));
+        assert_eq!(fw.faults.slots, new.faults.slots);
+        assert_eq!(fw.stats, stats, "a reboot keeps the statistics");
+        // The address set is fresh: the first dynamic address comes again.
+        let mut fw = h.fw;
+        let mut new = new;
+        assert_eq!(
+            fw.announce("x", Service::Sink, ADDR_ANY),
+            new.announce("x", Service::Sink, ADDR_ANY)
+        );
     }
 
     #[test]
