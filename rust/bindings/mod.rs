@@ -4,7 +4,9 @@
 //! our C helpers). Only the safe abstractions in `rust/` use them.
 //!
 //! `generated.rs` is produced by bindgen at build time (see `Kbuild`); types
-//! it refers to but does not define come from `kernel::bindings`.
+//! it refers to but does not define come from `kernel::bindings`. It is found
+//! in the module build's output directory (`RPMSG_RS_OBJ`, set by `Kbuild`),
+//! which is the source tree only when the modules are built in place.
 
 #![allow(
     non_camel_case_types,
@@ -23,4 +25,4 @@ pub use kernel::bindings::*;
 #[allow(unused_imports)]
 use kernel::ffi;
 
-include!("generated.rs");
+include!(concat!(env!("RPMSG_RS_OBJ"), "/rust/bindings/generated.rs"));
