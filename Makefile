@@ -34,6 +34,7 @@ kernel:
 
 modules:
 	$(KMAKE) modules
+	scripts/check-modules.sh $(or $(MO),$(CURDIR))
 
 # The guest's static binaries: rpmsg-test (the suite) and rpmsg (the CLI).
 tools:

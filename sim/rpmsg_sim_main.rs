@@ -26,6 +26,7 @@ use kernel::{
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod num;
     pub mod platform_device;
     pub mod remoteproc;
     pub mod shmem;
@@ -52,6 +53,7 @@ use fw::firmware::{Fault, Firmware, FwError, Service, FROM_HOST, TO_HOST};
 use fw::mem::{DeviceMemory, OutOfBounds};
 use fw::rsc::{self, VringSpec};
 use proto::msg::{Name, ADDR_ANY};
+use rpmsg_rs::num::U64;
 use rpmsg_rs::platform_device::PlatformDevice;
 use rpmsg_rs::remoteproc::{self as rproc, Carveout, Rproc};
 use rpmsg_rs::shmem::{self, SharedMemory};
@@ -506,7 +508,7 @@ fn stats_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     };
     let s = &st.fw.stats;
     writeln!(f, "state: {state}")?;
-    writeln!(f, "crashes: {}", st.crashes)?;
+    writeln!(f, "crashes: {}", U64(st.crashes))?;
     let counters = [
         ("rx", &s.rx),
         ("tx", &s.tx),
@@ -517,38 +519,47 @@ fn stats_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         ("source.tx", &s.source_tx),
     ];
     for (name, c) in counters {
-        writeln!(f, "{name}_msgs: {}\n{name}_bytes: {}", c.msgs, c.bytes)?;
+        writeln!(
+            f,
+            "{name}_msgs: {}\n{name}_bytes: {}",
+            U64(c.msgs),
+            U64(c.bytes)
+        )?;
     }
     writeln!(f, "source.pending: {}", st.fw.source_pending())?;
     writeln!(
         f,
         "ns.tx_create: {}\nns.tx_destroy: {}",
-        s.ns_tx_create, s.ns_tx_destroy
+        U64(s.ns_tx_create),
+        U64(s.ns_tx_destroy)
     )?;
     writeln!(
         f,
         "ns.rx_create: {}\nns.rx_destroy: {}",
-        s.ns_rx_create, s.ns_rx_destroy
+        U64(s.ns_rx_create),
+        U64(s.ns_rx_destroy)
     )?;
     writeln!(
         f,
         "errors.unknown_dst: {}\nerrors.bad_msg: {}",
-        s.unknown_dst, s.bad_msg
+        U64(s.unknown_dst),
+        U64(s.bad_msg)
     )?;
     writeln!(
         f,
         "errors.bad_desc: {}\nerrors.dropped_replies: {}",
-        s.bad_desc, s.dropped_replies
+        U64(s.bad_desc),
+        U64(s.dropped_replies)
     )?;
-    writeln!(f, "errors.broken_rings: {}", s.broken_rings)?;
-    writeln!(f, "host_starts: {}", s.host_starts)?;
+    writeln!(f, "errors.broken_rings: {}", U64(s.broken_rings))?;
+    writeln!(f, "host_starts: {}", U64(s.host_starts))?;
     writeln!(f, "stalled: {}", u8::from(st.fw.stalled()))?;
     for fault in Fault::ALL {
         writeln!(
             f,
             "injected.{}: {}",
             fault.as_str(),
-            s.injected[fault.index()]
+            U64(s.injected[fault.index()])
         )?;
     }
     writeln!(f, "injected.pending: {}", st.fw.faults_pending())?;

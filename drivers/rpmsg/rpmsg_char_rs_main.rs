@@ -32,11 +32,13 @@ use kernel::{
 mod rpmsg_rs {
     pub mod bindings;
     pub mod chrdev;
+    pub mod num;
     pub mod rpmsg;
     pub mod rpmsg_driver;
 }
 
 use rpmsg_rs::chrdev::{self, CharDevice, Ids, Region};
+use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::{ChannelInfo, NAME_SIZE};
 use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler, NoHandler};
 
@@ -312,7 +314,10 @@ fn rx_queue_show(rx: &Arc<RxQueue>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
         "queued: {}\nmax: {}\nreceived: {}\ndropped: {}",
-        q.ring.len, rx.max, q.received, q.dropped
+        q.ring.len,
+        rx.max,
+        U64(q.received),
+        U64(q.dropped)
     )
 }
 

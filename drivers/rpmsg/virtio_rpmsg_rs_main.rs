@@ -33,6 +33,7 @@ use kernel::{
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod num;
     pub mod rpmsg;
     pub mod virtio;
 }
@@ -47,6 +48,7 @@ mod proto {
 
 use proto::msg::{Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR};
 use proto::ratelimit::{RateLimit, Verdict};
+use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::{Channel, ChannelInfo, ChannelKind, Endpoint, Transport, ADDR_ANY};
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
 
@@ -345,24 +347,28 @@ impl Vrp {
             let tx = this.tx.lock();
             (tx.msgs, tx.dropped_removed)
         };
-        writeln!(f, "rx_msgs: {}\ntx_msgs: {}", rx.msgs, tx_msgs)?;
-        writeln!(f, "tx_dropped_removed: {}", tx_dropped)?;
+        writeln!(f, "rx_msgs: {}\ntx_msgs: {}", U64(rx.msgs), U64(tx_msgs))?;
+        writeln!(f, "tx_dropped_removed: {}", U64(tx_dropped))?;
         writeln!(
             f,
             "rx_dropped_bad_len: {}\nrx_dropped_bad_hdr: {}",
-            rx.dropped_bad_len, rx.dropped_bad_hdr
+            U64(rx.dropped_bad_len),
+            U64(rx.dropped_bad_hdr)
         )?;
         writeln!(
             f,
             "rx_dropped_no_ept: {}\nrx_dropped_cb_error: {}",
-            rx.dropped_no_ept, rx.dropped_cb_error
+            U64(rx.dropped_no_ept),
+            U64(rx.dropped_cb_error)
         )?;
         writeln!(
             f,
             "ns_bad: {}\nns_created: {}\nns_destroyed: {}",
-            rx.ns_bad, rx.ns_created, rx.ns_destroyed
+            U64(rx.ns_bad),
+            U64(rx.ns_created),
+            U64(rx.ns_destroyed)
         )?;
-        writeln!(f, "rx_ring_broken: {}", rx.ring_broken)?;
+        writeln!(f, "rx_ring_broken: {}", U64(rx.ring_broken))?;
         writeln!(f, "buffers: {}\nbuf_size: {}", this.nbufs, BUF_SIZE)
     }
 }
