@@ -1,28 +1,41 @@
 # rpmsg-rs entry points; the work is done by scripts/ (see README.md).
 #   make demo     boot a guest and talk to a simulated remote processor
-#   make check    host unit tests + the QEMU suite of every stack
+#   make check    host unit tests + the QEMU suite of every stack, on x86_64
+#                 and ARMv7 guests (ARCH=arm64, or any one ARCH, on its own)
 # The kernel's own Kbuild reads ./Kbuild for the modules (make modules).
 
 SHELL := /bin/bash
 LLVM ?= -19
 STACK ?= c
+# The guest's (and the modules') architecture, as the kernel names it:
+# x86_64, arm (ARMv7, Thumb-2) or arm64. The scripts read it from the
+# environment, as does the kernel's make.
+ARCH ?= x86_64
+export ARCH
+# `make check` tests these; `make check ARCH=<arch>` only that one.
+CHECK_ARCHS ?= $(if $(filter command line,$(origin ARCH)),$(ARCH),x86_64 arm)
 # Every stack with rows in scripts/stacks is tested by `make check`.
 STACKS := $(shell awk '!/^#/ && NF { print $$1 }' scripts/stacks | uniq)
 CACHE := $(shell scripts/lib.sh CACHE)
 RESULTS := $(shell scripts/lib.sh RESULTS)
 BINDGEN := $(shell scripts/lib.sh BINDGEN)
 export CARGO_TARGET_DIR ?= $(CACHE)/target
-MUSL := x86_64-unknown-linux-musl
 
-# Modules build against the cached test kernel (built on first use), or
-# against any prepared Rust-enabled kernel tree given as KDIR=.
+# Modules build against the cached test kernel of ARCH (built on first use)
+# into a directory of their own per ARCH (MODULES_DIR, in the cache), or
+# against any prepared Rust-enabled kernel tree given as KDIR= (in place,
+# or into MO=<dir>).
 ifeq ($(KDIR),)
-KMAKE = kdir="$$(scripts/build-kernel.sh)" && $(MAKE) -C "$$kdir" M=$(CURDIR) LLVM=$(LLVM) BINDGEN=$(BINDGEN)
+MODULES_DIR = $(shell ARCH=$(ARCH) scripts/lib.sh MODULES_DIR)
+KMAKE = kdir="$$(scripts/build-kernel.sh)" && mkdir -p $(MODULES_DIR) && \
+	$(MAKE) -C "$$kdir" M=$(CURDIR) MO=$(MODULES_DIR) LLVM=$(LLVM) BINDGEN=$(BINDGEN)
 else
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) $(if $(wildcard $(BINDGEN)),BINDGEN=$(BINDGEN))
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(MO),MO=$(MO)) LLVM=$(LLVM) \
+	$(if $(wildcard $(BINDGEN)),BINDGEN=$(BINDGEN))
 endif
 
-.PHONY: all toolchain kernel modules tools host-test qemu-test check demo clippy fmt-check clean
+.PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo clippy \
+	fmt-check clean
 
 all: modules tools
 
@@ -34,11 +47,11 @@ kernel:
 
 modules:
 	$(KMAKE) modules
-	scripts/check-modules.sh $(or $(MO),$(CURDIR))
+	scripts/check-modules.sh $(or $(MODULES_DIR),$(MO),$(CURDIR))
 
 # The guest's static binaries: rpmsg-test (the suite) and rpmsg (the CLI).
 tools:
-	cargo build --release --target $(MUSL) -p rpmsg-test
+	scripts/build-tools.sh >/dev/null
 
 host-test:
 	scripts/host-test.sh
@@ -54,16 +67,21 @@ demo:
 
 # Every part runs even when an earlier one fails; summary.sh counts a part
 # that did not report (e.g. a build error) as failed and prints the last line.
-# The guests of the stacks run CHECK_JOBS at a time (they spend much of their
-# time waiting on each other's sides); each one's output is shown when it ends.
 CHECK_JOBS ?= 2
 check:
 	@rm -rf $(RESULTS)
 	@scripts/host-test.sh || true
+	@for arch in $(CHECK_ARCHS); do $(MAKE) --no-print-directory check-guests ARCH=$$arch || true; done
+	@scripts/summary.sh host $(foreach a,$(CHECK_ARCHS),$(STACKS:%=qemu-$(a)-%-suite))
+
+# One ARCH's part of `make check`: its kernel, modules and tools, then the
+# guests of the stacks, CHECK_JOBS at a time (they spend much of their time
+# waiting on each other's sides); each one's output is shown when it ends.
+# Without a kernel no guest can run: their results stay missing (failed).
+check-guests:
 	@$(MAKE) --no-print-directory modules tools KDIR= || true
-	@printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
+	@scripts/build-kernel.sh --dir >/dev/null && printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
 		'out=$$(STACK={} MODE=suite scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
-	@scripts/summary.sh host $(STACKS:%=qemu-%-suite)
 
 clippy:
 	$(KMAKE) CLIPPY=1 modules

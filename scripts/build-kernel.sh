@@ -1,12 +1,11 @@
 #!/bin/bash
-# Builds the test kernel (bzImage + modules) out of tree from tinyconfig and
-# scripts/kconfig/$ARCH.config. The build directory is keyed by everything
+# Builds the test kernel of $ARCH (its image + modules) out of tree from
+# tinyconfig and scripts/kconfig/$ARCH.config. The build directory is keyed by everything
 # that changes the result, so an unchanged second run does nothing.
 # Prints the build directory on stdout; everything else goes to stderr.
 # --dir: only print it, fail unless it has been built (nothing is fetched).
 source "$(dirname "$0")/lib.sh"
 
-[ "$ARCH" = x86_64 ] || die "ARCH=$ARCH: only x86_64 has a config fragment so far"
 fragment="$ROOT/scripts/kconfig/$ARCH.config"
 [ -f "$fragment" ] || die "missing config fragment $fragment"
 [ -x "$BINDGEN" ] || die "bindgen missing at $BINDGEN: run scripts/setup-toolchain.sh"
@@ -21,10 +20,14 @@ else
 fi
 
 # The test kernel carries the patches in scripts/kernel-patches/ (lockdep
-# annotations for upstream false positives, see each patch). They go into
-# a hard-linked copy of the pristine source, so the download stays as it is.
-patches=("$ROOT"/scripts/kernel-patches/*.patch)
-if [ -e "${patches[0]}" ]; then
+# annotations for upstream false positives, see each patch), and those in
+# scripts/kernel-patches/$ARCH/ (fixes of upstream tests that only fail
+# there). They go into a hard-linked copy of the pristine source, so the
+# download stays as it is.
+shopt -s nullglob
+patches=("$ROOT"/scripts/kernel-patches/*.patch "$ROOT"/scripts/kernel-patches/"$ARCH"/*.patch)
+shopt -u nullglob
+if [ "${#patches[@]}" -gt 0 ]; then
 	phash="$(cat "${patches[@]}" | sha256sum | cut -c1-12)"
 	patched="$CACHE/src-patched/$(basename "$src")-$phash"
 	if [ ! -f "$patched/.patched" ]; then
@@ -49,7 +52,7 @@ key="$( {
 	echo "$src"
 	cat "$src/.debian-version"
 	cat "$fragment"
-	[ ! -e "${patches[0]}" ] || cat "${patches[@]}"
+	[ "${#patches[@]}" -eq 0 ] || cat "${patches[@]}"
 	"clang$LLVM_SUFFIX" --version | head -n1
 	"ld.lld$LLVM_SUFFIX" --version | head -n1
 	rustc --version
@@ -102,9 +105,9 @@ if [ "${#lost[@]}" -gt 0 ]; then
 	die "kernel config incomplete"
 fi
 
-log "building bzImage and modules with $(nproc) jobs (about 5 minutes on 2 cores)"
+log "building $KIMAGE and modules for $ARCH with $(nproc) jobs (3 to 6 minutes on 2 cores)"
 start=$SECONDS
-kmake -j"$(nproc)" bzImage modules
-log "kernel built in $((SECONDS - start)) s"
+kmake -j"$(nproc)" "$KIMAGE" modules
+log "$ARCH kernel built in $((SECONDS - start)) s"
 touch "$out/.done"
 echo "$out"

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Builds the guest's initramfs (gzip'd cpio): busybox, the modules of $STACK
-# (table in scripts/stacks) plus the simulated remote, the guest binaries and
-# scripts/guest-init as /init.
+# Builds the guest's initramfs (gzip'd cpio) for $ARCH: busybox, the modules
+# of $STACK (table in scripts/stacks) plus the simulated remote, the guest
+# binaries and scripts/guest-init as /init.
 #   usage: mkinitramfs.sh <kernel build dir> <output.cpio.gz>
 #   MODE=suite|demo|smoke  what /init runs (smoke: load and unload only)
 #   PLANT_WARNING=1        /init logs a fake kernel WARNING (harness self-test)
@@ -16,8 +16,9 @@ case "$MODE" in suite|demo|smoke) ;; *) die "MODE=$MODE: expected suite, demo or
 gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"
 # The guest has no libc: busybox must be the static one.
-[ -x /bin/busybox ] && [ "$("llvm-readelf$LLVM_SUFFIX" -l /bin/busybox | grep -c 'program interpreter')" = 0 ] \
-	|| die "/bin/busybox is missing or not static: install busybox-static (scripts/setup-toolchain.sh)"
+busybox="$("$ROOT/scripts/get-busybox.sh")"
+[ -x "$busybox" ] && [ "$("llvm-readelf$LLVM_SUFFIX" -l "$busybox" | grep -c 'program interpreter')" = 0 ] \
+	|| die "$busybox is missing or not static: install busybox-static (scripts/setup-toolchain.sh)"
 
 # A row is "<stack> <module or opt:> [param=value ...]": keep all but the stack.
 rows="$(awk -v s="$STACK" '!/^#/ && $1 == s { $1 = ""; sub(/^ +/, ""); print }' "$ROOT/scripts/stacks")"
@@ -50,7 +51,7 @@ dir /lib/modules 755 0 0
 dir /proc 755 0 0
 dir /sys 755 0 0
 dir /tmp 1777 0 0
-file /bin/busybox /bin/busybox 755 0 0
+file /bin/busybox $busybox 755 0 0
 slink /bin/sh busybox 777 0 0
 file /init $ROOT/scripts/guest-init 755 0 0
 EOF
@@ -63,7 +64,7 @@ while read -r row params; do
 	path="${row#*:}"; file="$(basename "$path")"; name="${file%.ko}"
 	case "$row" in
 	k:*) ko="$kdir/$path" ;;
-	p:*) ko="$ROOT/$path" ;;
+	p:*) ko="$MODULES_DIR/$path" ;;
 	*) die "scripts/stacks: bad module '$row'" ;;
 	esac
 	# Module parameters from the row: words of name=value, passed to insmod.
@@ -96,13 +97,15 @@ printf '%s' "$modlist" > "$mods"
 cat > "$conf" <<EOF
 STACK=$STACK
 MODE=$MODE
+ARCH=$ARCH
+KTAP_TTY=/dev/${SERIAL}1
 PLANT_WARNING=$PLANT_WARNING
 SUITE_OPTS='$opts'
 EOF
 echo "file /etc/rpmsg-rs.conf $conf 644 0 0" >> "$list"
 echo "file /etc/modules $mods 644 0 0" >> "$list"
 
-bindir="$CARGO_TARGET_DIR/$MUSL_TARGET/release"
+bindir="$CARGO_TARGET_DIR/$TOOLS_TARGET/release"
 for bin in rpmsg-test rpmsg; do
 	if [ -x "$bindir/$bin" ]; then
 		echo "file /bin/$bin $bindir/$bin 755 0 0" >> "$list"
@@ -114,4 +117,4 @@ done
 mkdir -p "$(dirname "$out")"
 "$gen_cpio" "$list" | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"
-log "initramfs $out: STACK=$STACK MODE=$MODE, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"
+log "initramfs $out: ARCH=$ARCH STACK=$STACK MODE=$MODE, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"

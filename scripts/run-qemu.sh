@@ -1,24 +1,27 @@
 #!/bin/bash
-# Boots the test kernel with the STACK's initramfs in QEMU under a hard time
-# limit and judges the run. Never trusts QEMU's exit status: the verdict
-# comes from the guest's KTAP (ttyS1) and the kernel's console (ttyS0).
+# Boots the test kernel of $ARCH with the STACK's initramfs in QEMU under a
+# hard time limit and judges the run. Never trusts QEMU's exit status: the
+# verdict comes from the guest's KTAP (second serial port: ttyS1, ttyAMA1)
+# and the kernel's console (first serial port).
+#   ARCH=x86_64|arm|arm64            the guest (scripts/lib.sh; arm, arm64: QEMU virt under TCG)
 #   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init)
 #   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480: guests of several stacks run side by side under TCG)
-#   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG)
+#   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG; x86_64 only)
 #   SHOW_CONSOLE=1                   stream the console to the terminal
 #   PLANT_WARNING=1                  the guest logs a fake WARNING (the run must fail)
 #   run-qemu.sh --judge              judge the last run's logs again without booting
-# Writes $RESULTS/qemu-$STACK-$MODE.txt: "passed N", "failed M", "fail <case>"...
+# Writes $RESULTS/qemu-$ARCH-$STACK-$MODE.txt: "passed N", "failed M", "fail <case>"...
 source "$(dirname "$0")/lib.sh"
 
 STACK="${STACK:-c}" MODE="${MODE:-suite}"
 QEMU_TIMEOUT="${QEMU_TIMEOUT:-480}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
 export STACK MODE PLANT_WARNING="${PLANT_WARNING:-0}"
-run="$RUN_DIR/$STACK-$MODE"
-result_file="$RESULTS/qemu-$STACK-$MODE.txt"
+run="$RUN_DIR/$ARCH-$STACK-$MODE"
+result_file="$RESULTS/qemu-$ARCH-$STACK-$MODE.txt"
+# Case names carry the guest's architecture: make check runs several.
+label="$ARCH/$STACK"
 end_marker="RPMSG-RS-GUEST-END"
-shm_mib=$((SHM_SIZE >> 20))
-cmdline="console=ttyS0 panic=-1 memmap=${shm_mib}M\$$SHM_BASE"
+cmdline="console=${SERIAL}0 panic=-1 $MEM_ARGS"
 # The demo is for reading: only warnings and worse from the kernel (which is
 # all the judging needs; KUnit's output is not shown then).
 [ "$MODE" != demo ] || cmdline+=" loglevel=5"
@@ -28,10 +31,8 @@ cmdline="console=ttyS0 panic=-1 memmap=${shm_mib}M\$$SHM_BASE"
 boot() {
 	local accel="$1" initrd="$2" limit="$3" dir="$4" rc
 	rm -f "$dir/console.log" "$dir/ktap.log"
-	# The MP table of QEMU's BIOS lists one CPU per socket, and tinyconfig
-	# has no ACPI: two sockets give the guest two CPUs.
-	local qemu=(qemu-system-x86_64 -accel "$accel" -m 512 -smp 2,sockets=2 -nographic -no-reboot
-		-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd" -append "$cmdline"
+	local qemu=("${QEMU[@]}" -accel "$accel" -nographic -no-reboot
+		-kernel "$kdir/$KIMAGE_PATH" -initrd "$initrd" -append "$cmdline"
 		-serial mon:stdio -serial "file:$dir/ktap.log")
 	set +e
 	# The BIOS resets and clears the terminal: drop escape sequences.
@@ -50,7 +51,7 @@ pick_accel() {
 	auto) ;;
 	*) die "KVM=$KVM: expected 0, 1 or auto" ;;
 	esac
-	[ -w /dev/kvm ] || { echo tcg; return; }
+	[ "$ARCH" = "$(uname -m)" ] && [ -w /dev/kvm ] || { echo tcg; return; }
 	local probe="$kdir/.kvm-probe"
 	if [ ! -f "$probe" ]; then
 		# KVM guests have been seen hanging right after the firmware on some hosts.
@@ -122,7 +123,7 @@ judge() {
 	# The guest's KTAP, then KUnit's from the kernel log (timestamp stripped).
 	cases="$( { printf '%s\n' "$ktap_log" | ktap
 		printf '%s\n' "$console" | sed -n 's/^\[ *[0-9]*\.[0-9]*\] //p' | ktap | sed 's/^\([a-z]*\) /\1 kunit: /'
-	} | sed "s/^\([a-z]*\) /\1 $STACK: /")"
+	} | sed "s|^\([a-z]*\) |\1 $label: |")"
 	end="$(printf '%s\n' "$ktap_log" | grep "^$end_marker" | tail -n1 || true)"
 
 	lines="$(printf '%s\n' "$console" | grep -E "\[ *[0-9]+\.[0-9]+\] .*($problems)" | head -n 20 || true)"
@@ -136,9 +137,9 @@ judge() {
 		lines+=$'\n'"kernel tainted=$tainted (unexpected flags: $flags)"
 	fi
 	if [ -z "$lines" ]; then
-		cases+=$'\n'"pass $STACK: kernel log clean"
+		cases+=$'\n'"pass $label: kernel log clean"
 	else
-		cases+=$'\n'"fail $STACK: kernel log clean"
+		cases+=$'\n'"fail $label: kernel log clean"
 	fi
 	local why=""
 	if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
@@ -147,9 +148,9 @@ judge() {
 		why="the guest stopped before its end marker (QEMU status $qemu_rc)"
 	fi
 	if [ -z "$why" ]; then
-		cases+=$'\n'"pass $STACK: guest ran to the end"
+		cases+=$'\n'"pass $label: guest ran to the end"
 	else
-		cases+=$'\n'"fail $STACK: guest ran to the end ($why)"
+		cases+=$'\n'"fail $label: guest ran to the end ($why)"
 	fi
 
 	local passed failed skipped
@@ -160,7 +161,7 @@ judge() {
 	{ echo "passed $passed"; echo "failed $failed"; grep '^fail ' <<< "$cases" || true; } > "$result_file"
 
 	if [ -n "$lines" ]; then
-		log "kernel log of $STACK ($run/console.log):"
+		log "kernel log of $label ($run/console.log):"
 		printf '%s\n' "$lines" | sed 's/^/    /' >&2
 	fi
 	if [ -n "$why" ]; then
@@ -168,7 +169,7 @@ judge() {
 		printf '%s\n' "$console" | tail -n 40 | sed 's/^/    | /' >&2
 	fi
 	grep '^fail ' <<< "$cases" | sed 's/^fail /    not ok: /' >&2 || true
-	log "STACK=$STACK MODE=$MODE: $passed passed ($skipped skipped), $failed failed${secs:+ in $secs s}"
+	log "ARCH=$ARCH STACK=$STACK MODE=$MODE: $passed passed ($skipped skipped), $failed failed${secs:+ in $secs s}"
 	[ "$failed" -eq 0 ]
 }
 
@@ -182,7 +183,7 @@ kdir="$("$ROOT/scripts/build-kernel.sh")"
 mkdir -p "$run"
 "$ROOT/scripts/mkinitramfs.sh" "$kdir" "$run/initramfs.cpio.gz"
 accel="$(pick_accel)"
-log "booting STACK=$STACK MODE=$MODE ($accel, limit ${QEMU_TIMEOUT} s); console: $run/console.log"
+log "booting ARCH=$ARCH STACK=$STACK MODE=$MODE ($accel, limit ${QEMU_TIMEOUT} s); console: $run/console.log"
 start=$SECONDS
 rc=0
 boot "$accel" "$run/initramfs.cpio.gz" "$QEMU_TIMEOUT" "$run" || rc=$?

@@ -23,11 +23,16 @@ want /bin/busybox busybox-static
 want xz xz-utils
 want rsync rsync
 want patch patch
+# The ARMv7 guest's tools link glibc statically (scripts/build-tools.sh).
+want arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
+want /usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross
 
 # QEMU comes from bookworm-backports (10.x): bookworm's 7.2 would also replace
 # a backports qemu-utils that the machine may already carry.
 qemu_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || qemu_pkgs+=(qemu-system-x86)
+# qemu-system-arm has both qemu-system-arm and qemu-system-aarch64.
+{ command -v qemu-system-arm && command -v qemu-system-aarch64; } >/dev/null || qemu_pkgs+=(qemu-system-arm)
 
 apt_install() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
@@ -53,8 +58,11 @@ fi
 for comp in rustfmt clippy; do
 	rustup component list --installed | grep -q "^$comp" || rustup component add "$comp" || die "$comp missing"
 done
-musl="x86_64-unknown-linux-musl"
-rustup target list --installed | grep -qx "$musl" || rustup target add "$musl" || die "rust target $musl missing"
+# The guests' static tools (scripts/lib.sh, TOOLS_TARGET of each ARCH).
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf; do
+	rustup target list --installed | grep -qx "$target" || rustup target add "$target" \
+		|| die "rust target $target missing"
+done
 
 bindgen_bin="$CACHE/tools/bin/bindgen"
 if ! "$bindgen_bin" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
