@@ -13,6 +13,7 @@
 
 use super::bindings;
 use core::fmt;
+use kernel::prelude::*;
 
 /// A `u64` that displays in decimal on every architecture.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ impl fmt::Display for U64 {
             bindings::scnprintf(
                 buf.as_mut_ptr().cast(),
                 buf.len(),
-                c"%llu".as_ptr().cast(),
+                c"%llu".as_char_ptr(),
                 self.0,
             )
         };
