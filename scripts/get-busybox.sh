@@ -17,6 +17,17 @@ if [ -f "$dir/.extracted" ]; then
 fi
 [ "${1:-}" != --no-fetch ] || die "no busybox for $DEBIAN_ARCH in $dir"
 
+# make check boots several guests at once, each asking for busybox: one
+# fetches, the others wait for it (the private apt state has no lock of its
+# own: Debug::NoLocking).
+mkdir -p "$CACHE"
+exec 9>"$CACHE/busybox-$DEBIAN_ARCH.lock"
+flock 9
+if [ -f "$dir/.extracted" ]; then
+	echo "$dir/bin/busybox"
+	exit 0
+fi
+
 # The host's Debian release (bookworm on the machines this was tested on).
 suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
 [ -n "$suite" ] || die "cannot tell the Debian release from /etc/os-release"
