@@ -119,6 +119,9 @@ pub trait Handler: Send + Sync + 'static {
     fn receive(&self, rpdev: &Device, data: &[u8], src: u32) -> Result;
     /// The remote asked to pause (`true`) or resume sending.
     fn flow_control(&self, _pause: bool) {}
+    /// The transport may have room to send again: wake the queue the
+    /// driver's files poll on (see [`Endpoint::poll`]). Atomic context.
+    fn send_ready(&self) {}
 }
 
 /// A handler for drivers without a default endpoint.
@@ -136,9 +139,11 @@ impl Handler for NoHandler {
 ///
 /// `raw` is a live endpoint whose `priv` holds a raw `Arc<H>` from us. If
 /// `adopted`, it is the channel's default endpoint, destroyed by the rpmsg
-/// core, and we only detach from it; otherwise we destroy it.
+/// core, and we only detach from it; otherwise we destroy it. `poll_proxy`
+/// is ours, and notifies that same `Arc<H>`.
 pub struct Endpoint<H: Handler> {
     raw: NonNull<bindings::rpmsg_endpoint>,
+    poll_proxy: NonNull<bindings::rpmsg_rs_poll_proxy>,
     adopted: bool,
     _h: PhantomData<Arc<H>>,
 }
@@ -153,20 +158,29 @@ impl<H: Handler> Endpoint<H> {
     /// `RPMSG_ADDR_ANY`). Fails with `EINVAL` like the core's NULL.
     pub fn create(rpdev: &Device, handler: Arc<H>, info: &ChannelInfo) -> Result<Self> {
         let cookie = Arc::into_raw(handler).cast_mut().cast();
+        let Ok(poll_proxy) = PollProxy::new::<H>(cookie) else {
+            // SAFETY: Not handed out: take the reference back.
+            drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
+            return Err(ENOMEM);
+        };
         // SAFETY: `rpdev` is live; the callback gets `cookie` as `priv`.
         let raw = unsafe {
             bindings::rpmsg_create_ept(rpdev.as_raw(), Some(rx_cb::<H>), cookie, info.to_c())
         };
         let Some(raw) = NonNull::new(raw) else {
-            // SAFETY: Not handed out: take the reference back.
+            drop(poll_proxy);
+            // SAFETY: Not handed out (the proxy, which had it, is gone):
+            // take the reference back.
             drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
             return Err(EINVAL);
         };
         // SAFETY: `raw` is live.
         unsafe { bindings::rpmsg_rs_ept_set_flow_cb(raw.as_ptr(), Some(flow_cb::<H>)) };
-        // INVARIANT: Created with our `Arc` as `priv`.
+        // INVARIANT: Created with our `Arc` as `priv`, which the proxy
+        // notifies.
         Ok(Self {
             raw,
+            poll_proxy: poll_proxy.into_raw(),
             adopted: false,
             _h: PhantomData,
         })
@@ -178,11 +192,18 @@ impl<H: Handler> Endpoint<H> {
         // SAFETY: `rpdev` is live.
         let raw = NonNull::new(unsafe { (*rpdev.as_raw()).ept }).ok_or(EINVAL)?;
         let cookie = Arc::into_raw(handler).cast_mut().cast();
+        let Ok(poll_proxy) = PollProxy::new::<H>(cookie) else {
+            // SAFETY: Not handed out: take the reference back.
+            drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
+            return Err(ENOMEM);
+        };
         // SAFETY: `raw` is live; its callback is our `rx_cb::<H>` (the
         // driver's), which reads `priv` under the lock we swap it under.
         let old = unsafe { bindings::rpmsg_rs_ept_swap_priv(raw.as_ptr(), cookie) };
         if !old.is_null() {
+            drop(poll_proxy);
             // SAFETY: Someone else adopted it first; restore and give up.
+            // The proxy, which had our reference too, is gone.
             unsafe {
                 bindings::rpmsg_rs_ept_swap_priv(raw.as_ptr(), old);
                 drop(Arc::from_raw(cookie.cast::<H>()));
@@ -191,9 +212,11 @@ impl<H: Handler> Endpoint<H> {
         }
         // SAFETY: `raw` is live.
         unsafe { bindings::rpmsg_rs_ept_set_flow_cb(raw.as_ptr(), Some(flow_cb::<H>)) };
-        // INVARIANT: Our `Arc` is in `priv`; the core owns the endpoint.
+        // INVARIANT: Our `Arc` is in `priv`, and the proxy notifies it; the
+        // core owns the endpoint.
         Ok(Self {
             raw,
+            poll_proxy: poll_proxy.into_raw(),
             adopted: true,
             _h: PhantomData,
         })
@@ -221,12 +244,24 @@ impl<H: Handler> Endpoint<H> {
     }
 
     /// The transport's poll mask for sending (`rpmsg_poll`).
+    ///
+    /// The caller's poll table is not handed to the transport, whose wait
+    /// queue may be freed before the file's poll returns (the kernel's
+    /// virtio_rpmsg_bus frees it with its device): the endpoint waits there
+    /// itself and calls [`Handler::send_ready`] when woken, so the driver
+    /// registers `file` on a queue of its own and wakes that one.
     pub fn poll(&self, file: &File, table: &PollTable<'_>) -> u32 {
-        // SAFETY: `raw` is live; `file` and the table are valid for the call
-        // (`PollTable` is a transparent wrapper of the C pointer).
+        // SAFETY: `raw` and `poll_proxy` are live; `file` and the table are
+        // valid for the call (`PollTable` is a transparent wrapper of the C
+        // pointer).
         unsafe {
             let wait = *core::ptr::from_ref(table).cast::<*mut bindings::poll_table>();
-            bindings::rpmsg_poll(self.raw.as_ptr(), file.as_ptr(), wait)
+            bindings::rpmsg_rs_poll_proxy_poll(
+                self.poll_proxy.as_ptr(),
+                self.raw.as_ptr(),
+                file.as_ptr(),
+                wait,
+            )
         }
     }
 
@@ -242,6 +277,10 @@ impl<H: Handler> Endpoint<H> {
 impl<H: Handler> Drop for Endpoint<H> {
     fn drop(&mut self) {
         let raw = self.raw.as_ptr();
+        // The proxy leaves the transport's queue first: the transport may
+        // free it once the endpoint is gone.
+        // SAFETY: By the type invariants the proxy is ours.
+        drop(unsafe { PollProxy::from_raw(self.poll_proxy) });
         // SAFETY: `raw` is live. Detaching our handler under the callback
         // lock, then (if ours) destroying the endpoint, guarantees that no
         // callback uses the handler once we release it.
@@ -257,6 +296,55 @@ impl<H: Handler> Drop for Endpoint<H> {
             }
         }
     }
+}
+
+/// An endpoint's stand-in on the transport's send wait queue (see
+/// [`Endpoint::poll`] and `rpmsg_driver_helpers.c`).
+///
+/// # Invariants
+///
+/// `0` was allocated by `rpmsg_rs_poll_proxy_new` and is freed on drop; it
+/// notifies an `Arc<H>` that outlives it.
+struct PollProxy(NonNull<bindings::rpmsg_rs_poll_proxy>);
+
+impl PollProxy {
+    /// A proxy that calls `H::send_ready` on `handler`, a raw `Arc<H>` that
+    /// must outlive it.
+    fn new<H: Handler>(handler: *mut kernel::ffi::c_void) -> Result<Self> {
+        // SAFETY: No preconditions; the callback matches `handler`'s type.
+        let raw = unsafe { bindings::rpmsg_rs_poll_proxy_new(Some(send_ready_cb::<H>), handler) };
+        // INVARIANT: Freshly allocated by the helper.
+        Ok(Self(NonNull::new(raw).ok_or(ENOMEM)?))
+    }
+
+    fn into_raw(self) -> NonNull<bindings::rpmsg_rs_poll_proxy> {
+        core::mem::ManuallyDrop::new(self).0
+    }
+
+    /// # Safety
+    ///
+    /// `raw` came from [`Self::into_raw`] and is not used elsewhere.
+    unsafe fn from_raw(raw: NonNull<bindings::rpmsg_rs_poll_proxy>) -> Self {
+        Self(raw)
+    }
+}
+
+impl Drop for PollProxy {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants; it leaves the transport's queue
+        // under that queue's lock, so no wake-up runs on it afterwards.
+        unsafe { bindings::rpmsg_rs_poll_proxy_free(self.0.as_ptr()) };
+    }
+}
+
+/// # Safety
+///
+/// Called by a [`PollProxy`] with the `Arc<H>` it was created with, which
+/// outlives it.
+unsafe extern "C" fn send_ready_cb<H: Handler>(data: *mut kernel::ffi::c_void) {
+    // SAFETY: As documented.
+    let handler = unsafe { ArcBorrow::<H>::from_raw(data.cast()) };
+    handler.send_ready();
 }
 
 /// # Safety

@@ -9,11 +9,14 @@
 #include <linux/types.h>
 
 struct device;
+struct file;
 struct module;
 struct rpmsg_device;
 struct rpmsg_device_id;
 struct rpmsg_driver;
 struct rpmsg_endpoint;
+struct rpmsg_rs_poll_proxy;
+struct poll_table_struct;
 
 int rpmsg_rs_register_rpmsg_driver(struct rpmsg_driver *drv, const char *name, struct module *owner,
 				   const struct rpmsg_device_id *ids,
@@ -26,5 +29,10 @@ void rpmsg_rs_set_drvdata(struct rpmsg_device *rpdev, void *data);
 void *rpmsg_rs_ept_swap_priv(struct rpmsg_endpoint *ept, void *priv);
 void rpmsg_rs_ept_set_flow_cb(struct rpmsg_endpoint *ept,
 			      int (*flow_cb)(struct rpmsg_device *, void *, bool));
+
+struct rpmsg_rs_poll_proxy *rpmsg_rs_poll_proxy_new(void (*notify)(void *data), void *data);
+unsigned int rpmsg_rs_poll_proxy_poll(struct rpmsg_rs_poll_proxy *proxy, struct rpmsg_endpoint *ept,
+				      struct file *file, struct poll_table_struct *caller);
+void rpmsg_rs_poll_proxy_free(struct rpmsg_rs_poll_proxy *proxy);
 
 #endif

@@ -191,6 +191,10 @@ impl Handler for RxQueue {
         *self.flow.lock() = (pause, true);
         self.readq.notify_all();
     }
+
+    fn send_ready(&self) {
+        self.readq.notify_all();
+    }
 }
 
 struct EptState {
