@@ -140,10 +140,10 @@ impl Handler for NoHandler {
 /// `raw` is a live endpoint whose `priv` holds a raw `Arc<H>` from us. If
 /// `adopted`, it is the channel's default endpoint, destroyed by the rpmsg
 /// core, and we only detach from it; otherwise we destroy it. `poll_proxy`
-/// is ours, and notifies that same `Arc<H>`.
+/// notifies that same `Arc<H>` until it is detached in `drop`.
 pub struct Endpoint<H: Handler> {
     raw: NonNull<bindings::rpmsg_endpoint>,
-    poll_proxy: NonNull<bindings::rpmsg_rs_poll_proxy>,
+    poll_proxy: PollProxy,
     adopted: bool,
     _h: PhantomData<Arc<H>>,
 }
@@ -180,7 +180,7 @@ impl<H: Handler> Endpoint<H> {
         // notifies.
         Ok(Self {
             raw,
-            poll_proxy: poll_proxy.into_raw(),
+            poll_proxy,
             adopted: false,
             _h: PhantomData,
         })
@@ -216,7 +216,7 @@ impl<H: Handler> Endpoint<H> {
         // core owns the endpoint.
         Ok(Self {
             raw,
-            poll_proxy: poll_proxy.into_raw(),
+            poll_proxy,
             adopted: true,
             _h: PhantomData,
         })
@@ -257,7 +257,7 @@ impl<H: Handler> Endpoint<H> {
         unsafe {
             let wait = *core::ptr::from_ref(table).cast::<*mut bindings::poll_table>();
             bindings::rpmsg_rs_poll_proxy_poll(
-                self.poll_proxy.as_ptr(),
+                self.poll_proxy.0.as_ptr(),
                 self.raw.as_ptr(),
                 file.as_ptr(),
                 wait,
@@ -278,9 +278,8 @@ impl<H: Handler> Drop for Endpoint<H> {
     fn drop(&mut self) {
         let raw = self.raw.as_ptr();
         // The proxy leaves the transport's queue first: the transport may
-        // free it once the endpoint is gone.
-        // SAFETY: By the type invariants the proxy is ours.
-        drop(unsafe { PollProxy::from_raw(self.poll_proxy) });
+        // free it once the endpoint is gone, and the handler goes below.
+        self.poll_proxy.detach();
         // SAFETY: `raw` is live. Detaching our handler under the callback
         // lock, then (if ours) destroying the endpoint, guarantees that no
         // callback uses the handler once we release it.
@@ -304,7 +303,7 @@ impl<H: Handler> Drop for Endpoint<H> {
 /// # Invariants
 ///
 /// `0` was allocated by `rpmsg_rs_poll_proxy_new` and is freed on drop; it
-/// notifies an `Arc<H>` that outlives it.
+/// notifies an `Arc<H>` that outlives it or its [`PollProxy::detach`].
 struct PollProxy(NonNull<bindings::rpmsg_rs_poll_proxy>);
 
 impl PollProxy {
@@ -317,15 +316,11 @@ impl PollProxy {
         Ok(Self(NonNull::new(raw).ok_or(ENOMEM)?))
     }
 
-    fn into_raw(self) -> NonNull<bindings::rpmsg_rs_poll_proxy> {
-        core::mem::ManuallyDrop::new(self).0
-    }
-
-    /// # Safety
-    ///
-    /// `raw` came from [`Self::into_raw`] and is not used elsewhere.
-    unsafe fn from_raw(raw: NonNull<bindings::rpmsg_rs_poll_proxy>) -> Self {
-        Self(raw)
+    /// Leaves the transport's queue: no wake-up notifies the handler
+    /// afterwards. Polls go through `&Endpoint`, so none runs now.
+    fn detach(&mut self) {
+        // SAFETY: By the type invariants.
+        unsafe { bindings::rpmsg_rs_poll_proxy_detach(self.0.as_ptr()) };
     }
 }
 
@@ -339,8 +334,8 @@ impl Drop for PollProxy {
 
 /// # Safety
 ///
-/// Called by a [`PollProxy`] with the `Arc<H>` it was created with, which
-/// outlives it.
+/// Called by an attached [`PollProxy`] with the `Arc<H>` it was created
+/// with, which is alive until the proxy is detached.
 unsafe extern "C" fn send_ready_cb<H: Handler>(data: *mut kernel::ffi::c_void) {
     // SAFETY: As documented.
     let handler = unsafe { ArcBorrow::<H>::from_raw(data.cast()) };

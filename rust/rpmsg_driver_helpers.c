@@ -127,9 +127,17 @@ unsigned int rpmsg_rs_poll_proxy_poll(struct rpmsg_rs_poll_proxy *proxy, struct 
 	return rpmsg_poll(ept, file, caller && caller->_qproc ? &proxy->pt : NULL);
 }
 
+/* Called with no poll running on the proxy; no wake-up reaches it afterwards. */
+void rpmsg_rs_poll_proxy_detach(struct rpmsg_rs_poll_proxy *proxy)
+{
+	if (proxy->head) {
+		remove_wait_queue(proxy->head, &proxy->wait);
+		proxy->head = NULL;
+	}
+}
+
 void rpmsg_rs_poll_proxy_free(struct rpmsg_rs_poll_proxy *proxy)
 {
-	if (proxy->head)
-		remove_wait_queue(proxy->head, &proxy->wait);
+	rpmsg_rs_poll_proxy_detach(proxy);
 	kfree(proxy);
 }
