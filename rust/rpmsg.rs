@@ -103,8 +103,9 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Whether the remote wants name-service announcements.
     fn ns_enabled(&self) -> bool;
     /// Binds `ept` at address `src` ([`ADDR_ANY`]: a free one) and returns
-    /// the address. The transport keeps `ept` until [`Transport::unbind`].
-    fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32>;
+    /// the address: gives `ept` its address ([`NewEndpoint::at`]) before
+    /// making it reachable, and keeps it until [`Transport::unbind`].
+    fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32>;
     /// Forgets the endpoint at `addr`.
     fn unbind(this: &Arc<Self>, addr: u32);
     /// Sends `data` from `src` to `dst`, waiting for a buffer if `wait`.
@@ -151,6 +152,28 @@ unsafe impl<T: Transport> AlwaysRefCounted for Endpoint<T> {
     }
 }
 
+/// An endpoint that only its creator knows of, being bound: its address
+/// can still be set without racing with a reader.
+///
+/// # Invariants
+///
+/// `0` is a live endpoint that no other thread can reach until it is given
+/// out by [`NewEndpoint::at`], and whose creator does not read its address
+/// before then.
+pub struct NewEndpoint<T: Transport>(ARef<Endpoint<T>>);
+
+impl<T: Transport> NewEndpoint<T> {
+    /// Sets the endpoint's address and hands it out, to be published.
+    pub fn at(self, addr: u32) -> ARef<Endpoint<T>> {
+        // SAFETY: `raw` is live, and by the type invariant nothing else
+        // reads or writes `addr` concurrently: this write happens before
+        // the endpoint becomes reachable (the caller publishes the returned
+        // reference under its own lock, which orders the two).
+        unsafe { (*self.0.raw.get()).addr = addr };
+        self.0
+    }
+}
+
 impl<T: Transport> Endpoint<T> {
     /// # Safety
     ///
@@ -162,7 +185,8 @@ impl<T: Transport> Endpoint<T> {
 
     /// The endpoint's local address.
     pub fn addr(&self) -> u32 {
-        // SAFETY: `raw` is live; `addr` is set before the endpoint is shared.
+        // SAFETY: `raw` is live; `addr` is only written before the endpoint
+        // is reachable (`NewEndpoint::at`).
         unsafe { (*self.raw.get()).addr }
     }
 
@@ -221,10 +245,10 @@ impl<T: Transport> Endpoint<T> {
         };
         // SAFETY: Initialised just now.
         let this = unsafe { Self::from_raw(raw) };
-        match T::bind(transport, src, ARef::from(this)) {
-            Ok(addr) => {
-                // SAFETY: Not yet visible to anyone who reads `addr`.
-                unsafe { (*raw).addr = addr };
+        // INVARIANT: Nobody else knows of the endpoint yet, and we do not
+        // read its address before `bind` returns.
+        match T::bind(transport, src, NewEndpoint(ARef::from(this))) {
+            Ok(_) => {
                 // SAFETY: `raw` is not null.
                 Ok(unsafe { NonNull::new_unchecked(raw) })
             }
@@ -617,7 +641,7 @@ mod tests {
         fn ns_enabled(&self) -> bool {
             false
         }
-        fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32> {
+        fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32> {
             let mut bound = this.bound.lock();
             let addr = if src == ADDR_ANY {
                 1024 + bound.len() as u32
@@ -627,7 +651,7 @@ mod tests {
             if bound.iter().any(|(a, _)| *a == addr) {
                 return Err(EBUSY);
             }
-            bound.push((addr, ept), GFP_KERNEL)?;
+            bound.push((addr, ept.at(addr)), GFP_KERNEL)?;
             Ok(addr)
         }
         fn unbind(this: &Arc<Self>, addr: u32) {

@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 use kernel::{
     fs::File,
     prelude::*,
-    sync::{aref::AlwaysRefCounted, poll::PollTable, Arc, ArcBorrow},
+    sync::{aref::AlwaysRefCounted, Arc, ArcBorrow},
     types::Opaque,
 };
 
@@ -250,17 +250,14 @@ impl<H: Handler> Endpoint<H> {
     /// virtio_rpmsg_bus frees it with its device): the endpoint waits there
     /// itself and calls [`Handler::send_ready`] when woken, so the driver
     /// registers `file` on a queue of its own and wakes that one.
-    pub fn poll(&self, file: &File, table: &PollTable<'_>) -> u32 {
-        // SAFETY: `raw` and `poll_proxy` are live; `file` and the table are
-        // valid for the call (`PollTable` is a transparent wrapper of the C
-        // pointer).
+    pub fn poll(&self, file: &File) -> u32 {
+        // SAFETY: `raw` and `poll_proxy` are live (type invariants); `file`
+        // is valid for the call.
         unsafe {
-            let wait = *core::ptr::from_ref(table).cast::<*mut bindings::poll_table>();
             bindings::rpmsg_rs_poll_proxy_poll(
                 self.poll_proxy.0.as_ptr(),
                 self.raw.as_ptr(),
                 file.as_ptr(),
-                wait,
             )
         }
     }

@@ -120,11 +120,16 @@ struct rpmsg_rs_poll_proxy *rpmsg_rs_poll_proxy_new(void (*notify)(void *data), 
 	return proxy;
 }
 
-/* rpmsg_poll(), registering the proxy instead of the caller's poll table. */
+/*
+ * rpmsg_poll(), registering the proxy instead of the caller's poll table,
+ * whatever the caller's table: the proxy's entry is added once and stays
+ * until the endpoint goes, so a caller that only asks for the mask costs
+ * nothing more.
+ */
 unsigned int rpmsg_rs_poll_proxy_poll(struct rpmsg_rs_poll_proxy *proxy, struct rpmsg_endpoint *ept,
-				      struct file *file, poll_table *caller)
+				      struct file *file)
 {
-	return rpmsg_poll(ept, file, caller && caller->_qproc ? &proxy->pt : NULL);
+	return rpmsg_poll(ept, file, &proxy->pt);
 }
 
 /* Called with no poll running on the proxy; no wake-up reaches it afterwards. */

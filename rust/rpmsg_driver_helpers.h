@@ -32,7 +32,7 @@ void rpmsg_rs_ept_set_flow_cb(struct rpmsg_endpoint *ept,
 
 struct rpmsg_rs_poll_proxy *rpmsg_rs_poll_proxy_new(void (*notify)(void *data), void *data);
 unsigned int rpmsg_rs_poll_proxy_poll(struct rpmsg_rs_poll_proxy *proxy, struct rpmsg_endpoint *ept,
-				      struct file *file, struct poll_table_struct *caller);
+				      struct file *file);
 void rpmsg_rs_poll_proxy_detach(struct rpmsg_rs_poll_proxy *proxy);
 void rpmsg_rs_poll_proxy_free(struct rpmsg_rs_poll_proxy *proxy);
 

@@ -78,7 +78,9 @@ impl Device {
 /// Coherent memory shared with a device.
 ///
 /// The device may write it at any time, so it is only accessed through
-/// raw, bounds-checked copies; no Rust reference into it is handed out.
+/// bounds-checked volatile copies (a plain copy racing with the device's
+/// writes would be a data race, and the compiler could read a byte twice
+/// and see two values); no Rust reference into it is handed out.
 ///
 /// # Invariants
 ///
@@ -93,9 +95,60 @@ pub struct SharedBuffer {
 
 // SAFETY: The allocation is not tied to a thread.
 unsafe impl Send for SharedBuffer {}
-// SAFETY: Accesses are raw copies; concurrent use is the device's normal
-// mode and the caller's business.
+// SAFETY: Every access through `&self` is a volatile copy of a checked
+// range, which concurrent accesses (the device's or other threads') cannot
+// make undefined: at worst they give a torn snapshot, which callers
+// validate, or interleaved writes to a range that the caller owns by its
+// own protocol (virtqueue ownership of each buffer).
 unsafe impl Sync for SharedBuffer {}
+
+/// Word size of the volatile copies.
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// Copies `len` bytes from `src` to `dst` with volatile accesses to the
+/// shared side: whole words where `shared` is word-aligned, bytes for the
+/// rest.
+///
+/// # Safety
+///
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, and
+/// the two must not overlap. If `to_shared`, `dst` is the shared side,
+/// else `src`; the other side is ordinary memory no one else accesses
+/// during the call.
+unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize, to_shared: bool) {
+    let shared = if to_shared {
+        dst as usize
+    } else {
+        src as usize
+    };
+    let head = shared.wrapping_neg() % WORD;
+    let mut i = 0;
+    // SAFETY (of every access below): `i < len` or `i + WORD <= len`, so
+    // each access lies inside the ranges the caller vouches for; the shared
+    // side's word accesses are aligned because `shared + head` is, and
+    // `i - head` stays a multiple of `WORD`. The private side may be
+    // unaligned: it is accessed with `read_unaligned`/`write_unaligned`.
+    unsafe {
+        while i < len && i < head {
+            dst.add(i).write_volatile(src.add(i).read_volatile());
+            i += 1;
+        }
+        while i + WORD <= len {
+            if to_shared {
+                let w = src.add(i).cast::<usize>().read_unaligned();
+                dst.add(i).cast::<usize>().write_volatile(w);
+            } else {
+                let w = src.add(i).cast::<usize>().read_volatile();
+                dst.add(i).cast::<usize>().write_unaligned(w);
+            }
+            i += WORD;
+        }
+        while i < len {
+            dst.add(i).write_volatile(src.add(i).read_volatile());
+            i += 1;
+        }
+    }
+}
 
 impl SharedBuffer {
     pub fn len(&self) -> usize {
@@ -110,21 +163,22 @@ impl SharedBuffer {
         }
     }
 
-    /// Copies `buf.len()` bytes out of the buffer at `off`.
+    /// Copies `buf.len()` bytes out of the buffer at `off`: a snapshot,
+    /// which the caller validates before use (the device may be writing).
     pub fn read(&self, off: usize, buf: &mut [u8]) -> Result {
         let src = self.range(off, buf.len())?;
-        // SAFETY: `src` is valid for `buf.len()` bytes (checked); the device
-        // may write concurrently, so this is a snapshot, which the caller
-        // validates before use.
-        unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: `src` is valid for `buf.len()` bytes (checked) and is the
+        // shared side; `buf` is ours and cannot overlap device memory.
+        unsafe { copy_volatile(src, buf.as_mut_ptr(), buf.len(), false) };
         Ok(())
     }
 
     /// Copies `data` into the buffer at `off`.
     pub fn write(&self, off: usize, data: &[u8]) -> Result {
         let dst = self.range(off, data.len())?;
-        // SAFETY: `dst` is valid for `data.len()` bytes (checked).
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+        // SAFETY: `dst` is valid for `data.len()` bytes (checked) and is the
+        // shared side; `data` is ours and cannot overlap device memory.
+        unsafe { copy_volatile(data.as_ptr(), dst, data.len(), true) };
         Ok(())
     }
 }

@@ -449,7 +449,7 @@ impl chrdev::Ops for EptDev {
         if this.rx.flow.lock().1 {
             mask |= EPOLLPRI;
         }
-        mask | ept.poll(file, table)
+        mask | ept.poll(file)
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -49,7 +49,9 @@ mod proto {
 use proto::msg::{Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR};
 use proto::ratelimit::{RateLimit, Verdict};
 use rpmsg_rs::num::U64;
-use rpmsg_rs::rpmsg::{Channel, ChannelInfo, ChannelKind, Endpoint, Transport, ADDR_ANY};
+use rpmsg_rs::rpmsg::{
+    Channel, ChannelInfo, ChannelKind, Endpoint, NewEndpoint, Transport, ADDR_ANY,
+};
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
 
 module! {
@@ -382,7 +384,7 @@ impl Transport for Vrp {
         self.ns_enabled
     }
 
-    fn bind(this: &Arc<Self>, src: u32, ept: ARef<Endpoint<Self>>) -> Result<u32> {
+    fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32> {
         let mut epts = this.endpoints.lock();
         let addr = if src == ADDR_ANY {
             proto::addr::lowest_free(epts.keys().copied(), FIRST_DYNAMIC_ADDR)
@@ -393,7 +395,7 @@ impl Transport for Vrp {
         if epts.get(&addr).is_some() || (addr == NS_ADDR && this.ns_enabled) {
             return Err(EBUSY);
         }
-        epts.try_create_and_insert(addr, ept, GFP_KERNEL)?;
+        epts.try_create_and_insert(addr, ept.at(addr), GFP_KERNEL)?;
         Ok(addr)
     }
 
