@@ -8,6 +8,7 @@
 //! see Documentation/userspace-abi.md.
 
 use core::fmt;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::{
     c_str, debugfs,
     fs::{File, LocalFile},
@@ -18,9 +19,9 @@ use kernel::{
     str::BStr,
     sync::{
         aref::ARef,
-        new_mutex, new_spinlock,
+        new_condvar, new_mutex, new_spinlock,
         poll::{PollCondVar, PollTable},
-        Arc, ArcBorrow, Mutex, SpinLock,
+        Arc, ArcBorrow, CondVar, Mutex, SpinLock,
     },
     uaccess::UserSlice,
 };
@@ -51,10 +52,14 @@ module! {
     params: {
         rx_queue_len: u32 {
             default: 16384,
-            description: "Messages an endpoint queues for a reader before dropping (and counting) more",
+            description: "Messages an endpoint queues for a reader before dropping (and counting) more (1..=65536)",
         },
     },
 }
+
+/// The largest `rx_queue_len`: the ring's slot array (24 bytes a slot) must
+/// stay an allocation that succeeds in atomic context.
+const RX_QUEUE_LEN_MAX: u32 = 65536;
 
 /// Minors per region, as upstream (`MINORMASK + 1`).
 const DEV_MAX: u32 = 1 << 20;
@@ -114,7 +119,8 @@ impl Ring {
             return Err(msg);
         }
         if self.len == self.slots.len() {
-            let cap = (self.slots.len() * 2).clamp(8, max);
+            // `max` may be below the first growth step.
+            let cap = (self.slots.len() * 2).max(8).min(max);
             let Ok(mut slots) = KVec::with_capacity(cap, GFP_ATOMIC) else {
                 return Err(msg);
             };
@@ -200,7 +206,11 @@ impl Handler for RxQueue {
 struct EptState {
     /// The channel; `None` once the device was destroyed.
     rpdev: Option<ARef<rpmsg::Device>>,
-    ept: Option<Endpoint<RxQueue>>,
+    ept: Option<Arc<Endpoint<RxQueue>>>,
+    /// Writes in progress, each sending outside the lock through its own
+    /// reference to `ept`: the endpoint is only let go once they are done
+    /// (the core destroys a channel's default endpoint after `remove`).
+    senders: u32,
     chardev: Option<CharDevice<EptDev>>,
 }
 
@@ -220,6 +230,9 @@ struct EptDev {
     rx: Arc<RxQueue>,
     #[pin]
     state: Mutex<EptState>,
+    /// Signalled when `state.senders` drops to zero.
+    #[pin]
+    senders_done: CondVar,
     #[pin]
     _debugfs: Mutex<Option<RxQueueDebugfs>>,
 }
@@ -242,7 +255,8 @@ impl EptDev {
         info: ChannelInfo,
         default_ept: bool,
     ) -> Result<Arc<Self>> {
-        let max = module_parameters::rx_queue_len.value().max(1) as usize;
+        // Checked at load: 1..=RX_QUEUE_LEN_MAX.
+        let max = module_parameters::rx_queue_len.value() as usize;
         let rx = Arc::pin_init(
             pin_init!(RxQueue {
                 max,
@@ -269,7 +283,8 @@ impl EptDev {
                 minor,
                 default_ept,
                 rx: rx_for_dev,
-                state <- new_mutex!(EptState { rpdev: Some(rpdev.into()), ept: None, chardev: None }),
+                state <- new_mutex!(EptState { rpdev: Some(rpdev.into()), ept: None, senders: 0, chardev: None }),
+                senders_done <- new_condvar!("EptDev::senders_done"),
                 _debugfs <- new_mutex!(None),
             }),
             GFP_KERNEL,
@@ -294,6 +309,20 @@ impl EptDev {
         Ok(this)
     }
 
+    /// Takes the endpoint out of `st` once no write uses it any more; the
+    /// caller drops it, which destroys the endpoint (or detaches the
+    /// channel's). Writes that start meanwhile find none (EPIPE).
+    fn take_endpoint(
+        &self,
+        st: &mut Guard<'_, EptState, MutexBackend>,
+    ) -> Option<Arc<Endpoint<RxQueue>>> {
+        let ept = st.ept.take();
+        while st.senders > 0 {
+            self.senders_done.wait(st);
+        }
+        ept
+    }
+
     /// Tears the device down: the endpoint goes, readers get EPIPE, the
     /// node disappears; open files stay valid until closed.
     fn destroy(&self) {
@@ -302,8 +331,7 @@ impl EptDev {
             if st.rpdev.take().is_none() {
                 return;
             }
-            // Dropping it destroys the endpoint (or detaches the channel's).
-            st.ept = None;
+            drop(self.take_endpoint(&mut st));
             st.chardev.take()
         };
         self.rx.queue.lock().dead = true;
@@ -359,7 +387,7 @@ impl chrdev::Ops for EptDev {
         match ept {
             Ok(ept) => {
                 this.rx.queue.lock().dead = false;
-                st.ept = Some(ept);
+                st.ept = Some(Arc::new(ept, GFP_KERNEL)?);
                 Ok(())
             }
             Err(_) => {
@@ -374,8 +402,9 @@ impl chrdev::Ops for EptDev {
     }
 
     fn release(this: ArcBorrow<'_, Self>, _file: &File) {
-        let ept = this.state.lock().ept.take();
-        drop(ept);
+        let mut st = this.state.lock();
+        drop(this.take_endpoint(&mut st));
+        drop(st);
         this.rx.flow.lock().1 = false;
         this.rx.queue.lock().ring.clear();
     }
@@ -427,9 +456,26 @@ impl chrdev::Ops for EptDev {
         if data.copy_from_iter_vec(&mut buf, GFP_KERNEL)? != len {
             return Err(EFAULT);
         }
-        let st = this.state.lock();
-        let ept = st.ept.as_ref().ok_or(EPIPE)?;
-        match ept.send_to(&buf, this.info.dst, nonblock) {
+        // The send may wait for a transmit buffer (up to the bus's
+        // timeout): it must not hold the lock that read, poll, release and
+        // destroy take.
+        let ept = {
+            let mut st = this.state.lock();
+            let ept = st.ept.clone().ok_or(EPIPE)?;
+            st.senders += 1;
+            ept
+        };
+        let res = ept.send_to(&buf, this.info.dst, nonblock);
+        // Ours goes first: `take_endpoint` hands out the last reference.
+        drop(ept);
+        {
+            let mut st = this.state.lock();
+            st.senders -= 1;
+            if st.senders == 0 {
+                this.senders_done.notify_all();
+            }
+        }
+        match res {
             Err(e) if nonblock && e == ENOMEM => Err(EAGAIN),
             Err(e) => Err(e),
             Ok(()) => Ok(len),
@@ -560,12 +606,14 @@ impl chrdev::Ops for CtrlDev {
         }
         match cmd {
             RPMSG_CREATE_EPT_IOCTL => {
+                // Forget devices destroyed meanwhile (RPMSG_DESTROY_EPT_IOCTL)
+                // first: one no file holds any more gives its number back
+                // for this one, as upstream reuses the lowest free number.
+                st.epts.retain(|e| e.state.lock().rpdev.is_some());
                 let Some(parent) = st.chardev.as_ref() else {
                     return Err(ENODEV);
                 };
                 let ept = EptDev::create(&this.shared, &this.rpdev, parent.device(), info, false)?;
-                // Forget devices destroyed meanwhile (RPMSG_DESTROY_EPT_IOCTL).
-                st.epts.retain(|e| e.state.lock().rpdev.is_some());
                 st.epts.push(ept, GFP_KERNEL)?;
                 Ok(0)
             }
@@ -659,6 +707,11 @@ struct CharModule {
 
 impl kernel::Module for CharModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let len = module_parameters::rx_queue_len.value();
+        if !(1..=RX_QUEUE_LEN_MAX).contains(&len) {
+            pr_err!("rx_queue_len={len}: expected 1..={RX_QUEUE_LEN_MAX}\n");
+            return Err(EINVAL);
+        }
         let shared = Arc::new(
             Shared {
                 ept_region: Region::new(c_str!("rpmsg_char"), DEV_MAX)?,

@@ -106,6 +106,9 @@ struct Tx {
     /// Senders waiting for a buffer; tx-complete callbacks are on while
     /// there are any.
     sleepers: u32,
+    /// A poller found no buffer and turned the tx-complete callback on: it
+    /// stays on until a completion has woken the pollers.
+    poll_armed: bool,
     msgs: u64,
     /// Messages sent after the device was removed, dropped.
     dropped_removed: u64,
@@ -343,6 +346,26 @@ impl Vrp {
         None
     }
 
+    /// A transmit buffer came back: wakes whoever waits for one.
+    fn tx_done(this: ArcBorrow<'_, Self>) {
+        {
+            // A sender checks for a buffer and goes onto `sendq` under this
+            // lock (the condition variable queues it before unlocking):
+            // taking it here means the sender either sees this buffer or is
+            // already queued, so the wake-up cannot fall in between.
+            let mut tx = this.tx.lock();
+            if tx.poll_armed {
+                tx.poll_armed = false;
+                if tx.sleepers == 0 {
+                    if let Some(vq) = tx.vq.as_mut() {
+                        vq.disable_cb();
+                    }
+                }
+            }
+        }
+        this.sendq.notify_all();
+    }
+
     fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rx = this.rx.lock().stats;
         let (tx_msgs, tx_dropped) = {
@@ -460,7 +483,7 @@ impl Transport for Vrp {
                 this.sendq.wait_interruptible_timeout(&mut tx, left)
             };
             tx.sleepers -= 1;
-            if tx.sleepers == 0 {
+            if tx.sleepers == 0 && !tx.poll_armed {
                 if let Some(vq) = tx.vq.as_mut() {
                     vq.disable_cb();
                 }
@@ -468,9 +491,11 @@ impl Transport for Vrp {
             match res {
                 CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
                 CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
+                // Upstream returns -ERESTARTSYS here too, which reaches
+                // userspace as errno 512 since no signal is pending.
                 CondVarTimeoutResult::Timeout => {
                     vrp_log!(dev_err, this, "timeout waiting for a tx buffer\n");
-                    return Err(ERESTARTSYS);
+                    return Err(ETIMEDOUT);
                 }
             }
         }
@@ -485,6 +510,7 @@ impl Transport for Vrp {
         if fresh || tx.vq.as_mut().is_some_and(|vq| !vq.enable_cb()) {
             EPOLLOUT
         } else {
+            tx.poll_armed = true;
             0
         }
     }
@@ -531,7 +557,7 @@ impl virtio::Driver for Vrp {
                 nbufs,
                 started: Instant::now(),
                 rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), stats: RxStats::default(), ratelimit: RateLimit::new() }, "Vrp::rx"),
-                tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
+                tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, poll_armed: false, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
                 sendq <- new_poll_condvar!("Vrp::sendq"),
                 endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),
                 debugfs <- new_mutex!(None, "Vrp::debugfs"),
@@ -566,8 +592,7 @@ impl virtio::Driver for Vrp {
     fn vq_callback(this: ArcBorrow<'_, Self>, index: usize) {
         match index {
             RX_VQ => Self::receive(this),
-            // A transmit buffer came back: wake whoever waits for one.
-            TX_VQ => this.sendq.notify_all(),
+            TX_VQ => Self::tx_done(this),
             _ => {}
         }
     }

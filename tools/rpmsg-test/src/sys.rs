@@ -219,6 +219,30 @@ pub fn mount_debugfs() -> io::Result<()> {
     .map(drop)
 }
 
+/// finit_module(2): loads the module in `f` with `params`
+/// ("name=value ...").
+pub fn finit_module(f: &impl AsRawFd, params: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: `f` is an open file and `params` a NUL-terminated string, both
+    // valid for the call.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// delete_module(2), `O_NONBLOCK`: fails with `EWOULDBLOCK` at once if the
+/// module is in use.
+pub fn delete_module(name: &str) -> io::Result<()> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: `name` is a NUL-terminated string valid for the call.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -401,3 +401,42 @@ pub fn destroy(_cx: &Ctx) -> Res {
     ensure!(r == 0, "second RPMSG_DESTROY_EPT_IOCTL returned {r}");
     Ok(())
 }
+
+/// Create/destroy cycles a script might run before opening a fixed node.
+const REUSE_CYCLES: usize = 40;
+
+/// rpmsg_eptdev_release_device() gives the device's number back to the
+/// IDA once the device is destroyed and closed, and rpmsg_chrdev_eptdev_add()
+/// takes the lowest free one: a script that creates and destroys endpoint
+/// devices in a loop gets the same `/dev/rpmsgN` every time.
+pub fn number_reused(_cx: &Ctx) -> Res {
+    let t = Target::ready(SIM0)?;
+    let (ctrl_name, ctrl) = t.open_ctrl()?;
+    let dst = t.echo_addr()?;
+    let mut first: Option<String> = None;
+    for cycle in 0..REUSE_CYCLES {
+        let name = unique_name("reuse");
+        let mut ept = Ept::create(&ctrl, &ctrl_name, &name, RPMSG_ADDR_ANY, dst)
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        match &first {
+            None => first = Some(ept.node.clone()),
+            Some(node) => ensure!(
+                &ept.node == node,
+                "cycle {cycle}: the new endpoint device is {}, expected {node} again \
+                 (the lowest free number)",
+                ept.node
+            ),
+        }
+        ept.open(true)
+            .ctx(format_args!("cycle {cycle}: open /dev/{}", ept.node))?;
+        echo(ept.file()?, name.as_bytes()).map_err(|e| format!("cycle {cycle}: {e}"))?;
+        let r = ept.destroy()?;
+        ensure!(
+            r == 0,
+            "cycle {cycle}: RPMSG_DESTROY_EPT_IOCTL returned {r}"
+        );
+        ept.close();
+        wait_gone(&ept.path(), REPLY).map_err(|e| format!("cycle {cycle}: {e}"))?;
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ mod channels;
 mod common;
 mod ept;
 mod faults;
+mod params;
 mod queues;
 mod recovery;
 mod stress;
@@ -97,6 +98,7 @@ pub fn cases() -> Vec<Case> {
         case("ept_nonblock_poll", ept::nonblock_poll),
         case("ept_flow_control", ept::flow_control),
         case("ept_destroy", ept::destroy),
+        case("ept_number_reused", ept::number_reused),
         case("raw_channel_chrdev", ch::raw_channel_chrdev),
         case("chrdev_bind_driver_override", ch::bind_driver_override),
         case("remote_destroy_open_ept", ch::remote_destroy_open_ept),
@@ -106,6 +108,13 @@ pub fn cases() -> Vec<Case> {
         slow("tx_buffers_exhausted", 120, queues::tx_buffers_exhausted),
         slow("tx_blocking_timeout", 120, queues::tx_blocking_timeout),
         slow("reader_never_reads", 120, queues::reader_never_reads),
+        slow("writer_blocks_nobody", 120, queues::writer_blocks_nobody),
+        slow(
+            "sink_stream_writes_never_stall",
+            300,
+            queues::sink_stream_writes_never_stall,
+        ),
+        slow("char_rx_queue_len_param", 180, params::rx_queue_len),
         slow(
             "unbind_rebind_with_open_fds_close_before_bind",
             180,

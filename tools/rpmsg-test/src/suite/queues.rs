@@ -278,8 +278,10 @@ pub fn tx_blocking_timeout(cx: &Ctx) -> Res {
 
     // rpmsg_send_offchannel_raw() gives up after 15 s and returns
     // -ERESTARTSYS; with no signal pending nothing turns that into a
-    // restart or EINTR, so userspace sees errno 512 (as the kernel's C
-    // bus does: 512 after 15.0 s, seen by hand despite its WARNING).
+    // restart or EINTR, so userspace sees errno 512 (the kernel's C bus:
+    // 512 after 15.0 s, seen by hand despite its WARNING). The Rust bus
+    // gives up after the same time with ETIMEDOUT: a kernel-internal errno
+    // must not reach userspace (Documentation/userspace-abi.md).
     sys::set_nonblocking(f, false).ctx("clear O_NONBLOCK")?;
     let start = Instant::now();
     let w = blocked_write(f, tx_msg(BLOCK, 0))?;
@@ -300,9 +302,14 @@ pub fn tx_blocking_timeout(cx: &Ctx) -> Res {
         took.as_secs_f64()
     ));
     ensure!(
-        r == Err(ERESTARTSYS),
-        "blocking write with no transmit buffer returned {}, expected errno {ERESTARTSYS} (ERESTARTSYS)",
-        outcome(&r)
+        r == Err(libc::ETIMEDOUT),
+        "blocking write with no transmit buffer returned {}, expected ETIMEDOUT{}",
+        outcome(&r),
+        if r == Err(ERESTARTSYS) {
+            " (errno 512, ERESTARTSYS, is kernel-internal)"
+        } else {
+            ""
+        }
     );
     ensure!(
         (14.0..=25.0).contains(&took.as_secs_f64()),
@@ -424,4 +431,184 @@ pub fn reader_never_reads(cx: &Ctx) -> Res {
         u64::from(n + again),
     )?;
     check_delta(&after, &before, SIM0, "tx_msgs", u64::from(n + again))
+}
+
+/// How long a read or poll of queued messages may take while a writer
+/// waits for a buffer: they wait for nothing.
+const PROMPT: Duration = Duration::from_secs(1);
+/// Replies queued before the remote stalls.
+const QUEUED: u32 = 3;
+
+/// A writer waiting for a transmit buffer blocks nobody else on its file:
+/// rpmsg_eptdev_read_iter() and rpmsg_eptdev_poll() take no lock a writer
+/// holds, and the wait in rpmsg_send_offchannel_raw() is interruptible.
+pub fn writer_blocks_nobody(cx: &Ctx) -> Res {
+    let t = Target::ready(SIM0)?;
+    if bus::is_c_bus(&t.vdev) {
+        cx.skip(C_BUS_CANNOT_WAIT);
+        return Ok(());
+    }
+    let (ctrl_name, ctrl) = t.open_ctrl()?;
+    let want = tx_buffers(&t)?;
+    let mut ept = Ept::create(
+        &ctrl,
+        &ctrl_name,
+        &unique_name("wbn"),
+        RPMSG_ADDR_ANY,
+        t.echo_addr()?,
+    )?;
+    ept.open(true).ctx("open")?;
+    let f = ept.file()?;
+    let before = quiesce(&t.sim)?;
+    // Replies wait in the endpoint's queue, unread.
+    let queued: Vec<Vec<u8>> = (0..QUEUED).map(|s| tx_msg(FILL, s)).collect();
+    for m in &queued {
+        send(f, m)?;
+    }
+    wait_for("the echo replies", REPLY, || {
+        let s = t.sim.stats().ok()?;
+        (s.delta(&before, "echo.tx_msgs").ok()? == u64::from(QUEUED)).then_some(())
+    })?;
+    std::thread::sleep(Duration::from_millis(100));
+
+    let mut stall = Stall::new(&t.sim)?;
+    let sent = fill(f, BLOCK, want)?;
+    ensure!(
+        sent == want,
+        "{sent} O_NONBLOCK writes succeeded before EAGAIN, expected {want}"
+    );
+    sys::set_nonblocking(f, false).ctx("clear O_NONBLOCK")?;
+    let writer = blocked_write(f, tx_msg(BLOCK + 1, 0))?;
+
+    // poll(2) answers at once, with the queued replies readable.
+    let g = f.try_clone().ctx("dup")?;
+    let poller = bounded::spawn("poll", move || {
+        sys::poll(&g, libc::POLLIN, Duration::ZERO).map_err(|e| e.to_string())
+    })
+    .ctx("spawn poller")?;
+    match poller.result_within(PROMPT) {
+        Ok(Some(Ok(ev))) => ensure!(
+            ev & libc::POLLIN != 0,
+            "poll with {QUEUED} replies queued returned {ev:#x}, expected POLLIN"
+        ),
+        Ok(Some(Err(e))) => return Err(format!("poll: {e}")),
+        Ok(None) => {
+            return Err(format!(
+                "poll still blocked after {} ms while a writer waits for a buffer",
+                PROMPT.as_millis()
+            ))
+        }
+        Err(h) => return Err(format!("poller: {h}")),
+    }
+    // Each queued reply is read at once, in order.
+    for (i, want) in queued.iter().enumerate() {
+        let reader = blocked_read_msg(f)?;
+        match reader.result_within(PROMPT) {
+            Ok(Some(Ok(m))) => ensure!(
+                &m == want,
+                "queued reply {i} is {}, expected {}",
+                which(&m),
+                which(want)
+            ),
+            Ok(Some(Err(e))) => return Err(format!("read of queued reply {i}: {e}")),
+            Ok(None) => {
+                return Err(format!(
+                    "read of queued reply {i} still blocked after {} ms while a writer waits \
+                     for a buffer",
+                    PROMPT.as_millis()
+                ))
+            }
+            Err(h) => return Err(format!("reader: {h}")),
+        }
+    }
+    // A signal ends the write: EINTR (ERESTARTSYS without SA_RESTART).
+    writer.interrupt();
+    match writer.result_within(REPLY) {
+        Ok(Some(Err(libc::EINTR))) => {}
+        Ok(Some(r)) => {
+            return Err(format!(
+                "interrupted blocking write returned {}, expected EINTR",
+                outcome(&r)
+            ))
+        }
+        Ok(None) => {
+            return Err(format!(
+                "blocking write still blocked {} s after a signal",
+                REPLY.as_secs()
+            ))
+        }
+        Err(h) => return Err(format!("writer: {h}")),
+    }
+    stall.resume()?;
+    sys::set_nonblocking(f, true).ctx("set O_NONBLOCK")?;
+    let fill_msgs: Vec<Vec<u8>> = (0..want as u32).map(|s| tx_msg(BLOCK, s)).collect();
+    expect_replies(f, "endpoint", &fill_msgs)?;
+    let after = quiesce(&t.sim)?;
+    check_delta(&after, &before, SIM0, "rx_msgs", want + u64::from(QUEUED))
+}
+
+/// One blocking read of a whole message on a clone of `f`, on its own
+/// thread.
+fn blocked_read_msg(f: &File) -> Res<Bounded<Result<Vec<u8>, String>>> {
+    let r = f.try_clone().ctx("dup")?;
+    bounded::spawn("read", move || {
+        let mut buf = vec![0u8; 512];
+        let n = sys::read(&r, &mut buf).map_err(|e| crate::error::describe(&e))?;
+        buf.truncate(n);
+        Ok(buf)
+    })
+    .ctx("spawn reader")
+}
+
+/// Messages of a sink stream: enough that a sender that misses a wake-up
+/// once in a few thousand waits shows it.
+const SINK_MSGS: u32 = 10_000;
+/// The longest a blocking write may take while the remote is healthy (the
+/// bus gives up after 15 s).
+const WRITE_BOUND: Duration = Duration::from_secs(3);
+
+/// Blocking writes into the remote's sink as fast as they go: senders wait
+/// for transmit buffers again and again, and every wait must end when the
+/// remote gives one back. A lost wake-up shows as a write that takes the
+/// bus's whole 15 s timeout with every buffer free.
+pub fn sink_stream_writes_never_stall(cx: &Ctx) -> Res {
+    let t = Target::ready(SIM0)?;
+    if bus::is_c_bus(&t.vdev) {
+        cx.skip(C_BUS_CANNOT_WAIT);
+        return Ok(());
+    }
+    let sink = Announced::new(&t, "sinkw", "sink", None)?;
+    let (ctrl_name, ctrl) = t.open_ctrl()?;
+    let mut ept = Ept::create(
+        &ctrl,
+        &ctrl_name,
+        &unique_name("sinkw"),
+        RPMSG_ADDR_ANY,
+        sink.addr,
+    )?;
+    ept.open(false).ctx("open")?;
+    let f = ept.file()?;
+    let before = quiesce(&t.sim)?;
+    let mut slowest = Duration::ZERO;
+    let start = Instant::now();
+    for seq in 0..SINK_MSGS {
+        let w = Instant::now();
+        let n = sys::write(f, &tx_msg(FILL, seq))
+            .map_err(|e| format!("write {seq}: {}", crate::error::describe(&e)))?;
+        ensure!(n == 16, "write {seq} returned {n}, expected 16");
+        let took = w.elapsed();
+        ensure!(
+            took <= WRITE_BOUND,
+            "write {seq} took {:.1} s with a healthy remote (a lost wake-up?)",
+            took.as_secs_f64()
+        );
+        slowest = slowest.max(took);
+    }
+    cx.note(format!(
+        "{SINK_MSGS} writes in {:.1} s, slowest {} ms",
+        start.elapsed().as_secs_f64(),
+        slowest.as_millis()
+    ));
+    let after = quiesce(&t.sim)?;
+    check_delta(&after, &before, SIM0, "sink.rx_msgs", u64::from(SINK_MSGS))
 }
