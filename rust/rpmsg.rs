@@ -611,6 +611,8 @@ unsafe extern "C" fn announce_destroy_cb<T: Transport>(
     Channel::<T>::announce(rpdev, true).map_or_else(|e| e.to_errno(), |()| 0)
 }
 
+// Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+#[cfg(rpmsg_rs_kunit)]
 #[kunit_tests(rpmsg_rs_transport)]
 mod tests {
     use super::*;

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The KUnit suites of the abstractions in `rust/`, in a module of their
+//! own: the production modules compile the same sources without them
+//! (`#[cfg(rpmsg_rs_kunit)]`, set for this crate only by `Kbuild`), so they
+//! neither carry the test code nor register the suites a second time.
+//! Loading this module runs the suites (the test kernels have
+//! `CONFIG_KUNIT`).
+
+use kernel::prelude::*;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = ".."]
+mod rpmsg_rs {
+    pub mod bindings;
+    pub mod rpmsg;
+}
+
+module! {
+    type: KunitModule,
+    name: "rpmsg_rs_kunit",
+    authors: ["rpmsg-rs developers"],
+    description: "KUnit tests of the rpmsg-rs abstractions",
+    license: "GPL",
+}
+
+struct KunitModule;
+
+impl kernel::Module for KunitModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(KunitModule)
+    }
+}
