@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C helpers for static inline functions and macros that Rust cannot call
- * directly. Implemented in helpers.c, linked into each module.
+ * directly. Implemented in rust/<abstraction>_helpers.c; each module links
+ * those of the abstractions it uses.
  */
 #ifndef RPMSG_RS_HELPERS_H
 #define RPMSG_RS_HELPERS_H

@@ -1,3 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* This module's copy of the shared C helpers (see Kbuild). */
-#include "../rust/helpers.c"
+/* The C helpers of the abstractions this module uses (see Kbuild). */
+#include "../rust/platform_device_helpers.c"
+#include "../rust/remoteproc_helpers.c"
+#include "../rust/shmem_helpers.c"
+#include "../rust/workqueue_helpers.c"

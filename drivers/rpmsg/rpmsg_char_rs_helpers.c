@@ -1,4 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0
-/* This module's copy of the shared C helpers (see Kbuild). */
-#include "../../rust/helpers.c"
+/* The C helpers of the abstractions this module uses (see Kbuild). */
+#include "../../rust/chrdev_helpers.c"
 #include "../../rust/rpmsg_driver_helpers.c"

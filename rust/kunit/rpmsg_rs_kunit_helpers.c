@@ -1,3 +1,3 @@
 // SPDX-License-Identifier: GPL-2.0
-/* This module's copy of the shared C helpers (see Kbuild). */
-#include "../helpers.c"
+/* The C helpers of the abstractions this module uses (see Kbuild). */
+#include "../rpmsg_helpers.c"

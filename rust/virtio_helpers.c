@@ -1,82 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C helpers for static inline functions and macros that Rust cannot call
- * directly; see helpers.h.
+ * C helpers of rust/virtio.rs: static inline functions and macros Rust cannot
+ * call directly. Declared in helpers.h; a module includes the helpers of
+ * the abstractions it uses into its <module>_helpers.c.
  */
 #include <linux/dma-mapping.h>
-#include <linux/kref.h>
 #include <linux/mm.h>
-#include <linux/platform_device.h>
-#include <linux/rpmsg.h>
 #include <linux/scatterlist.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
-#include <linux/remoteproc.h>
-#include <linux/workqueue.h>
-#include <asm/barrier.h>
 
 #include "helpers.h"
-
-struct platform_device *rpmsg_rs_platform_device_register_simple(const char *name, int id)
-{
-	return platform_device_register_simple(name, id, NULL, 0);
-}
-
-int rpmsg_rs_dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
-{
-	return dma_coerce_mask_and_coherent(dev, mask);
-}
-
-void rpmsg_rs_mb(void)
-{
-	mb();
-}
-
-void rpmsg_rs_rmb(void)
-{
-	rmb();
-}
-
-void rpmsg_rs_wmb(void)
-{
-	wmb();
-}
-
-/* Unbound, default concurrency: work items of one queue may run in parallel. */
-struct workqueue_struct *rpmsg_rs_alloc_unbound_workqueue(const char *name)
-{
-	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
-}
-
-void *rpmsg_rs_rproc_priv(struct rproc *rproc)
-{
-	return rproc->priv;
-}
-
-struct device *rpmsg_rs_rproc_parent(struct rproc *rproc)
-{
-	return rproc->dev.parent;
-}
-
-/*
- * The remote runs already when the core finds it: the core attaches instead
- * of loading firmware, and recovers it by detaching and attaching again.
- */
-void rpmsg_rs_rproc_set_attach_mode(struct rproc *rproc)
-{
-	rproc->state = RPROC_DETACHED;
-	set_bit(RPROC_FEAT_ATTACH_ON_RECOVERY, rproc->features);
-}
-
-void rpmsg_rs_rproc_get(struct rproc *rproc)
-{
-	get_device(&rproc->dev);
-}
-
-void rpmsg_rs_rproc_put(struct rproc *rproc)
-{
-	put_device(&rproc->dev);
-}
 
 int rpmsg_rs_register_virtio_driver(struct virtio_driver *drv, const char *name, struct module *owner,
 				    const struct virtio_device_id *ids, const unsigned int *features,
@@ -185,64 +119,4 @@ void *rpmsg_rs_dma_alloc_coherent(struct device *dev, size_t size, u64 *dma)
 void rpmsg_rs_dma_free_coherent(struct device *dev, size_t size, void *cpu_addr, u64 dma)
 {
 	dma_free_coherent(dev, size, cpu_addr, dma);
-}
-
-static int rpmsg_rs_unregister_child(struct device *dev, void *data)
-{
-	device_unregister(dev);
-	return 0;
-}
-
-void rpmsg_rs_unregister_children(struct device *parent)
-{
-	device_for_each_child(parent, NULL, rpmsg_rs_unregister_child);
-}
-
-void rpmsg_rs_ept_init(struct rpmsg_endpoint *ept)
-{
-	kref_init(&ept->refcount);
-	mutex_init(&ept->cb_lock);
-}
-
-/* Callbacks of one endpoint are serialised, and never run after destroy. */
-int rpmsg_rs_ept_deliver(struct rpmsg_endpoint *ept, void *data, int len, u32 src)
-{
-	int ret = 0;
-
-	mutex_lock(&ept->cb_lock);
-	if (ept->cb)
-		ret = ept->cb(ept->rpdev, data, len, ept->priv, src);
-	mutex_unlock(&ept->cb_lock);
-	return ret;
-}
-
-void rpmsg_rs_ept_clear_cb(struct rpmsg_endpoint *ept)
-{
-	mutex_lock(&ept->cb_lock);
-	ept->cb = NULL;
-	mutex_unlock(&ept->cb_lock);
-}
-
-void rpmsg_rs_kref_get(struct kref *kref)
-{
-	kref_get(kref);
-}
-
-int rpmsg_rs_kref_put(struct kref *kref, void (*release)(struct kref *kref))
-{
-	return kref_put(kref, release);
-}
-
-/* Character devices (rust/chrdev.rs). */
-#include <linux/fs.h>
-#include <linux/idr.h>
-
-void rpmsg_rs_chrdev_ida_init(struct ida *ida)
-{
-	ida_init(ida);
-}
-
-struct cdev *rpmsg_rs_chrdev_inode_cdev(struct inode *inode)
-{
-	return inode->i_cdev;
 }
