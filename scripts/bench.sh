@@ -8,9 +8,9 @@
 # taken on the host, and tools/bench-report prints the table and writes the
 # JSON and the plot.
 #   ARCH=x86_64|arm|arm64          the guest (default x86_64)
-#   BENCH_ROUNDS=<n>               rounds of C then Rust (default 2)
+#   BENCH_ROUNDS=<n>               rounds of C then Rust (default 4)
 #   BENCH_RTTS=<n>                 echo round trips per size (default 10000)
-#   BENCH_MSGS=<n>                 messages per streaming run (default 20000)
+#   BENCH_MSGS=<n>                 messages per streaming run (default 50000)
 #   BENCH_SIZE_ARCHS="x86_64 arm"  architectures whose module sizes are reported
 #                                  (each needs its bench kernel, built once)
 #   BENCH_OUT=<dir>                where the results go (default: the clone's
@@ -19,7 +19,7 @@
 source "$(dirname "$0")/lib.sh"
 
 export KFLAVOUR=bench
-BENCH_ROUNDS="${BENCH_ROUNDS:-2}" BENCH_RTTS="${BENCH_RTTS:-10000}" BENCH_MSGS="${BENCH_MSGS:-20000}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-4}" BENCH_RTTS="${BENCH_RTTS:-10000}" BENCH_MSGS="${BENCH_MSGS:-50000}"
 BENCH_SIZE_ARCHS="${BENCH_SIZE_ARCHS:-x86_64 arm}"
 out="${BENCH_OUT:-$RUN_DIR/bench/$ARCH}"
 for v in BENCH_ROUNDS BENCH_RTTS BENCH_MSGS; do

@@ -105,8 +105,8 @@ impl Figure {
     pub fn label(&self) -> String {
         let what = match self.case.as_str() {
             "echo" => format!("echo {} B", self.size),
-            "sink" => format!("host->remote {} B x{} ept", self.size, self.eps),
-            "source" => format!("remote->host {} B", self.size),
+            "sink" => format!("to sink {} B x{}", self.size, self.eps),
+            "source" => format!("from source {} B", self.size),
             c => format!("{c} {} B x{}", self.size, self.eps),
         };
         format!("{what} {}", self.metric)
@@ -284,7 +284,7 @@ fn fmt_num(v: Option<f64>) -> String {
 /// and its range, and each stack's spread between repeats.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<40} {:>11} {:>11} {:>8} {:>15} {:>13}\n",
+        "{:<46} {:>10} {:>10} {:>7} {:>15} {:>13}\n",
         "figure (median over rounds)", "C", "Rust", "Rust/C", "pairs min..max", "spread C/Rust"
     );
     for r in rows {
@@ -299,7 +299,7 @@ pub fn table(rows: &[Row]) -> String {
         });
         let sp = |m: &BTreeMap<u64, f64>| spread(m).map_or("-".into(), |s| format!("{s:.0}%"));
         out += &format!(
-            "{:<40} {:>11} {:>11} {:>8} {:>15} {:>13}\n",
+            "{:<46} {:>10} {:>10} {:>7} {:>15} {:>13}\n",
             name,
             fmt_num(r.base_median()),
             fmt_num(r.other_median()),

@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,7 +39,10 @@ const WARMUP_RTTS: usize = 200;
 /// send waiting out its 15 s for a buffer), counted in its sample.
 const STALL: Duration = Duration::from_secs(1);
 /// A case that takes longer than this is abandoned (interrupted).
-const CASE_LIMIT: Duration = Duration::from_secs(240);
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+/// A source run whose messages stop coming for this long has lost some:
+/// the reader is interrupted and counts what is missing.
+const SOURCE_IDLE: Duration = Duration::from_secs(5);
 /// Host address of the source case's endpoint: the remote needs to know it
 /// before the first message, and the char layer does not tell an endpoint's
 /// address when it is allocated (`src` shows what was asked for).
@@ -48,12 +52,17 @@ const SIM: &str = "sim0";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(String::as_str) {
-        Some("clock") if args.len() == 1 => clock(),
+        Some("clock") if args.len() == 1 => clock().map(|()| 0),
         Some("run") => Opts::parse(&args[1..]).and_then(|o| run(&o)),
         _ => Err(USAGE.into()),
     };
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        // Each failed case has printed its BENCH-ERROR line.
+        Ok(failed) => {
+            eprintln!("rpmsg-bench: {failed} case(s) failed");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("rpmsg-bench: {e}");
             println!("BENCH-ERROR case=setup reason={e}");
@@ -228,7 +237,8 @@ impl Bench {
     }
 }
 
-fn run(o: &Opts) -> Res {
+/// Runs every case; returns how many failed.
+fn run(o: &Opts) -> Res<usize> {
     let sim = Sim::new(SIM);
     // The remote's control device appears once the bus has probed its vdev.
     let ctrl_name = wait_for("rpmsg_ctrl of sim0", Duration::from_secs(20), || {
@@ -292,10 +302,7 @@ fn run(o: &Opts) -> Res {
             Box::new(move || source_case(&b, source, size, msgs)),
         );
     }
-    if failed > 0 {
-        return Err(format!("{failed} case(s) failed"));
-    }
-    Ok(())
+    Ok(failed)
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
@@ -424,30 +431,78 @@ fn source_case(b: &Bench, source: u32, size: usize, msgs: usize) -> Res<String> 
         .control(&format!("source {source} {SOURCE_DST} {msgs} {size}"))
         .ctx("source command")?;
     let (mut next, mut lost, mut bad, mut stalls) = (0u32, 0u64, 0u64, 0);
-    while (next as usize) < msgs {
-        let t = Instant::now();
-        let n = sys::read(f, &mut buf).ctx(format_args!("read message {next} of {msgs}"))?;
-        if t.elapsed() >= STALL {
-            stalls += 1;
-        }
-        if n != size {
-            bad += 1;
-            continue;
-        }
-        let seq = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        // The source's pattern (Documentation/sim-control.md), last byte.
-        if buf[n - 1] != (seq as u8).wrapping_add((n - 1) as u8) || seq < next {
-            bad += 1;
-            continue;
-        }
-        lost += u64::from(seq - next);
-        next = seq + 1;
+    // A message that never comes (dropped by the host) would block the
+    // last read for good: a watcher interrupts it once nothing arrives for
+    // SOURCE_IDLE (SIGUSR1 without SA_RESTART, installed by `bounded`).
+    let progress = AtomicU32::new(0);
+    let done = AtomicBool::new(false);
+    // SAFETY: pthread_self has no preconditions.
+    let reader = unsafe { libc::pthread_self() };
+    let mut interrupted = false;
+    thread::scope(|s| -> Res {
+        s.spawn(|| {
+            let (mut seen, mut since) = (0, Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(100));
+                let now = progress.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, since) = (now, Instant::now());
+                } else if since.elapsed() >= SOURCE_IDLE {
+                    // SAFETY: the reader is this scope's owner, alive
+                    // until `done` is set and this thread joined.
+                    unsafe { libc::pthread_kill(reader, libc::SIGUSR1) };
+                    since = Instant::now();
+                }
+            }
+        });
+        let r = (|| -> Res {
+            while (next as usize) < msgs {
+                let t = Instant::now();
+                let n = match sys::read(f, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                        interrupted = true;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        return Err(format!("read message {next} of {msgs}: {}", describe(&e)))
+                    }
+                };
+                if t.elapsed() >= STALL {
+                    stalls += 1;
+                }
+                progress.fetch_add(1, Ordering::Relaxed);
+                if n != size {
+                    bad += 1;
+                    continue;
+                }
+                let seq = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                // The source's pattern (Documentation/sim-control.md), last byte.
+                if buf[n - 1] != (seq as u8).wrapping_add((n - 1) as u8) || seq < next {
+                    bad += 1;
+                    continue;
+                }
+                lost += u64::from(seq - next);
+                next = seq + 1;
+            }
+            Ok(())
+        })();
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    if interrupted {
+        lost += (msgs as u64).saturating_sub(u64::from(next));
     }
     let (costs, after) = cost.end(&b.sim)?;
     let sent = after.delta(&cost.sim, "source.tx_msgs")?;
     rpmsg_test::ensure!(
         lost == 0 && bad == 0 && sent == msgs as u64,
-        "source sent {sent} of {msgs}; {lost} lost, {bad} out of order or corrupt"
+        "the source sent {sent} of {msgs}; {lost} never arrived{}, {bad} out of order or corrupt",
+        if interrupted {
+            " (none for 5 s, reader interrupted)"
+        } else {
+            ""
+        }
     );
     Ok(format!(
         "n={msgs} msgs={msgs} bytes={} {costs} stalls={stalls} lost=0",
