@@ -436,8 +436,9 @@ fn source_case(b: &Bench, source: u32, size: usize, msgs: usize) -> Res<String> 
     // SOURCE_IDLE (SIGUSR1 without SA_RESTART, installed by `bounded`).
     let progress = AtomicU32::new(0);
     let done = AtomicBool::new(false);
-    // SAFETY: pthread_self has no preconditions.
-    let reader = unsafe { libc::pthread_self() };
+    // SAFETY: pthread_self has no preconditions. Kept as an integer: musl's
+    // pthread_t is a pointer, which may not cross to the watcher thread.
+    let reader = unsafe { libc::pthread_self() } as usize;
     let mut interrupted = false;
     thread::scope(|s| -> Res {
         s.spawn(|| {
@@ -450,7 +451,7 @@ fn source_case(b: &Bench, source: u32, size: usize, msgs: usize) -> Res<String> 
                 } else if since.elapsed() >= SOURCE_IDLE {
                     // SAFETY: the reader is this scope's owner, alive
                     // until `done` is set and this thread joined.
-                    unsafe { libc::pthread_kill(reader, libc::SIGUSR1) };
+                    unsafe { libc::pthread_kill(reader as libc::pthread_t, libc::SIGUSR1) };
                     since = Instant::now();
                 }
             }
