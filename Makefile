@@ -2,6 +2,8 @@
 #   make demo     boot a guest and talk to a simulated remote processor
 #   make check    host unit tests + the QEMU suite of every stack, on x86_64
 #                 and ARMv7 guests (ARCH=arm64, or any one ARCH, on its own)
+#   make bench    the C stack against the Rust one, on a kernel without debug
+#                 options (not part of check; Documentation/benchmarks.md)
 # The kernel's own Kbuild reads ./Kbuild for the modules (make modules).
 
 SHELL := /bin/bash
@@ -34,8 +36,8 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(MO),MO=$(MO)) LLVM=$(LLVM) \
 	$(if $(wildcard $(BINDGEN)),BINDGEN=$(BINDGEN))
 endif
 
-.PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo clippy \
-	fmt-check clean
+.PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo bench \
+	clippy fmt-check clean
 
 all: modules tools
 
@@ -82,6 +84,10 @@ check-guests:
 	@$(MAKE) --no-print-directory modules tools KDIR= || true
 	@scripts/build-kernel.sh --dir >/dev/null && printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
 		'out=$$(STACK={} MODE=suite scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
+
+# Knobs: BENCH_ROUNDS=, BENCH_RTTS=, BENCH_MSGS=, BENCH_SIZE_ARCHS= (scripts/bench.sh).
+bench:
+	scripts/bench.sh
 
 clippy:
 	$(KMAKE) CLIPPY=1 modules

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the test kernel of $ARCH (its image + modules) out of tree from
-# tinyconfig and scripts/kconfig/$ARCH.config. The build directory is keyed by everything
+# tinyconfig and scripts/kconfig/$ARCH.config (KFLAVOUR=bench: the bench
+# kernel, that fragment as scripts/kconfig/bench.config changes it). The build directory is keyed by everything
 # that changes the result, so an unchanged second run does nothing.
 # Prints the build directory on stdout; everything else goes to stderr.
 # --dir: only print it, fail unless it has been built (nothing is fetched).
@@ -8,6 +9,20 @@ source "$(dirname "$0")/lib.sh"
 
 fragment="$ROOT/scripts/kconfig/$ARCH.config"
 [ -f "$fragment" ] || die "missing config fragment $fragment"
+# The bench kernel: the ARCH's fragment without the lines about the symbols
+# scripts/kconfig/bench.config names, then that file's lines.
+if [ "$KFLAVOUR" = bench ]; then
+	overrides="$ROOT/scripts/kconfig/bench.config"
+	syms="$(sed -n 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1/p; s/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p; s/^# drop \(CONFIG_[A-Za-z0-9_]*\)$/\1/p' \
+		"$overrides")"
+	combined="$(mktemp)"
+	trap 'rm -f "$combined"' EXIT
+	{
+		grep -v -w -F -f <(printf '%s\n' "$syms") "$fragment" || true
+		cat "$overrides"
+	} > "$combined"
+	fragment="$combined"
+fi
 [ -x "$BINDGEN" ] || die "bindgen missing at $BINDGEN: run scripts/setup-toolchain.sh"
 command -v "clang$LLVM_SUFFIX" >/dev/null || die "clang$LLVM_SUFFIX missing: run scripts/setup-toolchain.sh"
 
@@ -58,7 +73,9 @@ key="$( {
 	rustc --version
 	"$BINDGEN" --version
 } | sha256sum | cut -c1-12)"
+# The test kernel keeps its historical name; other flavours say theirs.
 out="$CACHE/build/$ARCH-$key"
+[ "$KFLAVOUR" = test ] || out="$CACHE/build/$ARCH-$KFLAVOUR-$key"
 
 if [ -f "$out/.done" ]; then
 	[ "$only_dir" = 1 ] || log "kernel up to date"
@@ -98,7 +115,7 @@ while IFS= read -r line; do
 	[ "$got" = "$want" ] || lost+=("$sym (wanted ${want}, got ${got:-n})")
 done < "$fragment"
 if [ "${#lost[@]}" -gt 0 ]; then
-	log "these options of $(basename "$fragment") did not survive olddefconfig:"
+	log "these options of scripts/kconfig/$ARCH.config${overrides:+ + bench.config} did not survive olddefconfig:"
 	printf '  %s\n' "${lost[@]}" >&2
 	[ -n "$(sed -n 's/^CONFIG_RUST=//p' "$out/.config")" ] \
 		|| log "(RUST needs a working toolchain: see 'make -C $src LLVM=$LLVM_SUFFIX rustavailable')"

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Builds the guest's static binaries (rpmsg-test, the suite, and rpmsg, the
-# CLI) for $ARCH's guest. Prints the directory that holds them on stdout.
+# Builds the guest's static binaries (rpmsg-test, the suite, rpmsg, the
+# CLI, and rpmsg-bench, make bench's guest half) for $ARCH's guest. Prints the directory that holds them on stdout.
 #   x86_64: x86_64-unknown-linux-musl, static-pie with the default linker
 #   arm64:  aarch64-unknown-linux-musl, linked by rustup's rust-lld
 #   arm:    armv7-unknown-linux-gnueabihf, glibc linked statically by Debian's
@@ -24,7 +24,7 @@ esac
 cargo build --release --target "$TOOLS_TARGET" --manifest-path "$ROOT/Cargo.toml" -p rpmsg-test >&2
 bindir="$CARGO_TARGET_DIR/$TOOLS_TARGET/release"
 # The guest has no libc or loader: refuse anything dynamically linked.
-for bin in rpmsg-test rpmsg; do
+for bin in rpmsg-test rpmsg rpmsg-bench; do
 	[ "$("llvm-readelf$LLVM_SUFFIX" -l "$bindir/$bin" | grep -c 'program interpreter')" = 0 ] \
 		|| die "$bindir/$bin is dynamically linked"
 done

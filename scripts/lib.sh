@@ -16,9 +16,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 # Logs and results of this clone's test runs (several clones share CACHE).
 RUN_DIR="$CACHE/runs/$(printf %s "$ROOT" | sha256sum | cut -c1-8)"
 RESULTS="$RUN_DIR/results"
-# The modules built against the test kernel of $ARCH (make modules without
-# KDIR): out of the source tree, so that every ARCH has its own objects.
+# Which kernel of $ARCH the scripts build and boot: the debug test kernel
+# (test) or the bench kernel (bench: the same without the debug options,
+# scripts/kconfig/bench.config; make bench).
+KFLAVOUR="${KFLAVOUR:-test}"
+# The modules built against that kernel (make modules without KDIR): out of
+# the source tree, so that every ARCH and kernel has its own objects.
 MODULES_DIR="$RUN_DIR/modules-$ARCH"
+[ "$KFLAVOUR" = test ] || MODULES_DIR+="-$KFLAVOUR"
 # The simulated remotes' shared memory: physical memory that is not system
 # RAM, below 4 GiB, split by the sim between its remotes (SHM_SIZE each run).
 SHM_SIZE=0x800000
@@ -71,6 +76,14 @@ arm | arm64)
 	SHM_BASE=$(printf '0x%x' $((0x40000000 + (GUEST_MEM_MIB << 20) - SHM_SIZE)))
 	MEM_ARGS="mem=$((GUEST_MEM_MIB - (SHM_SIZE >> 20)))M"
 	DEBIAN_ARCH=$([ "$ARCH" = arm ] && echo armhf || echo arm64)
+	;;
+esac
+
+case "$KFLAVOUR" in
+test | bench) ;;
+*)
+	printf '[%s] error: KFLAVOUR=%s: expected test or bench\n' "$(basename "$0")" "$KFLAVOUR" >&2
+	exit 1
 	;;
 esac
 

@@ -4,10 +4,12 @@
 # verdict comes from the guest's KTAP (second serial port: ttyS1, ttyAMA1)
 # and the kernel's console (first serial port).
 #   ARCH=x86_64|arm|arm64            the guest (scripts/lib.sh; arm, arm64: QEMU virt under TCG)
-#   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init)
+#   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init;
+#                                    MODE=bench: scripts/bench.sh)
 #   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480: guests of several stacks run side by side under TCG)
 #   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG; x86_64 only)
 #   SHOW_CONSOLE=1                   stream the console to the terminal
+#   QEMU_APPEND="<args>"             more kernel command line (make bench: the TSC's frequency)
 #   PLANT_WARNING=1                  the guest logs a fake WARNING (the run must fail)
 #   run-qemu.sh --judge              judge the last run's logs again without booting
 # Writes $RESULTS/qemu-$ARCH-$STACK-$MODE.txt: "passed N", "failed M", "fail <case>"...
@@ -21,7 +23,7 @@ result_file="$RESULTS/qemu-$ARCH-$STACK-$MODE.txt"
 # Case names carry the guest's architecture: make check runs several.
 label="$ARCH/$STACK"
 end_marker="RPMSG-RS-GUEST-END"
-cmdline="console=${SERIAL}0 panic=-1 $MEM_ARGS"
+cmdline="console=${SERIAL}0 panic=-1 $MEM_ARGS${QEMU_APPEND:+ $QEMU_APPEND}"
 # The demo is for reading: only warnings and worse from the kernel (which is
 # all the judging needs; KUnit's output is not shown then).
 [ "$MODE" != demo ] || cmdline+=" loglevel=5"

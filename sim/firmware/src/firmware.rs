@@ -925,13 +925,30 @@ impl Firmware {
     }
 }
 
-/// The source's payload: the sequence number, then a pattern derived from
-/// it, so that the receiver can check order and content.
-pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
-    payload[..4].copy_from_slice(&seq.to_le_bytes());
-    for (i, b) in payload.iter_mut().enumerate().skip(4) {
-        *b = (seq as u8).wrapping_add(i as u8);
+/// 0, 1, 2, ... as bytes, long enough that every source payload's pattern
+/// is one window of it.
+const RAMP_LEN: usize = 256 + MAX_PAYLOAD;
+static RAMP: [u8; RAMP_LEN] = {
+    let mut r = [0u8; RAMP_LEN];
+    let mut i = 0;
+    while i < RAMP_LEN {
+        r[i] = i as u8;
+        i += 1;
     }
+    r
+};
+
+/// The source's payload: the sequence number, then a pattern derived from
+/// it, so that the receiver can check order and content: byte `i >= 4` is
+/// `(seq + i) as u8`. Copied from a window of `RAMP` rather than computed
+/// byte by byte: the remote must not be what limits a streaming benchmark.
+/// Payloads are 4..=MAX_PAYLOAD bytes (`start_source` checks).
+pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
+    let len = payload.len().min(MAX_PAYLOAD);
+    let (head, rest) = payload[..len].split_at_mut(4.min(len));
+    head.copy_from_slice(&seq.to_le_bytes()[..head.len()]);
+    let start = usize::from(seq as u8) + head.len();
+    rest.copy_from_slice(&RAMP[start..start + rest.len()]);
 }
 
 #[cfg(test)]
@@ -1175,6 +1192,24 @@ mod tests {
             (0..NUM as u8).map(|i| 0x80 | i).collect::<Vec<_>>()
         );
         assert_eq!(h.fw.stats.dropped_replies, 0);
+    }
+
+    #[test]
+    fn source_payload_pattern() {
+        for seq in [0u32, 1, 251, 255, 256, 0x1234_5678, u32::MAX] {
+            for len in [4usize, 5, 16, 300, MAX_PAYLOAD] {
+                let mut p = std::vec![0xeeu8; len];
+                fill_source_payload(&mut p, seq);
+                assert_eq!(p[..4], seq.to_le_bytes());
+                for (i, b) in p.iter().enumerate().skip(4) {
+                    assert_eq!(
+                        *b,
+                        (seq as u8).wrapping_add(i as u8),
+                        "seq {seq} len {len} byte {i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,512 @@
+//! `rpmsg-bench`: the guest half of `make bench` (Documentation/benchmarks.md).
+//!
+//! ```text
+//! rpmsg-bench clock
+//! rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]
+//! ```
+//!
+//! `clock` checks that the guest's clock can time single round trips (not
+//! jiffies). `run` measures the stack that is loaded, with the simulated
+//! remote `sim0`, through the userspace ABI only (`/dev/rpmsg_ctrlN`,
+//! `RPMSG_CREATE_EPT_IOCTL`, `/dev/rpmsgN`): echo round trips, streaming into
+//! `sink` endpoints and out of a `source`. Every sample is one line
+//! `BENCH key=value ...` on stdout, a failed case one line `BENCH-ERROR ...`;
+//! the host's `bench-report` reads them back. Pairing the stacks and
+//! computing ratios is the host's business.
+
+use std::fs::File;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rpmsg_test::bounded;
+use rpmsg_test::endpoint::{dev_path, wait_for, Ept};
+use rpmsg_test::error::{describe, Context, Res, ERESTARTSYS};
+use rpmsg_test::sim::{Sim, Stats};
+use rpmsg_test::sys;
+use rpmsg_test::topo;
+use rpmsg_test::uapi::RPMSG_ADDR_ANY;
+
+const USAGE: &str = "usage: rpmsg-bench clock
+       rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]";
+
+const ECHO_SIZES: [usize; 3] = [1, 64, 496];
+const STREAM_SIZES: [usize; 2] = [16, 496];
+const SINK_EPTS: [usize; 2] = [1, 4];
+const WARMUP_RTTS: usize = 200;
+/// A single write or read slower than this is a stall (a lost wake-up, a
+/// send waiting out its 15 s for a buffer), counted in its sample.
+const STALL: Duration = Duration::from_secs(1);
+/// A case that takes longer than this is abandoned (interrupted).
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+/// A source run whose messages stop coming for this long has lost some:
+/// the reader is interrupted and counts what is missing.
+const SOURCE_IDLE: Duration = Duration::from_secs(5);
+/// Host address of the source case's endpoint: the remote needs to know it
+/// before the first message, and the char layer does not tell an endpoint's
+/// address when it is allocated (`src` shows what was asked for).
+const SOURCE_DST: u32 = 0x4000;
+const SIM: &str = "sim0";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("clock") if args.len() == 1 => clock().map(|()| 0),
+        Some("run") => Opts::parse(&args[1..]).and_then(|o| run(&o)),
+        _ => Err(USAGE.into()),
+    };
+    match r {
+        Ok(0) => ExitCode::SUCCESS,
+        // Each failed case has printed its BENCH-ERROR line.
+        Ok(failed) => {
+            eprintln!("rpmsg-bench: {failed} case(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("rpmsg-bench: {e}");
+            println!("BENCH-ERROR case=setup reason={e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Opts {
+    stack: String,
+    round: u32,
+    rtts: usize,
+    msgs: usize,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Res<Opts> {
+        let mut o = Opts {
+            stack: String::new(),
+            round: 0,
+            rtts: 10_000,
+            msgs: 20_000,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let v = it
+                .next()
+                .ok_or_else(|| format!("{a}: missing value\n{USAGE}"))?;
+            let num = || {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{a} {v}: not a number"))
+            };
+            match a.as_str() {
+                "--stack" => o.stack = v.clone(),
+                "--round" => o.round = num()? as u32,
+                "--rtts" => o.rtts = num()?,
+                "--msgs" => o.msgs = num()?,
+                _ => return Err(format!("unknown option {a}\n{USAGE}")),
+            }
+        }
+        // Four sink endpoints share the messages evenly.
+        o.msgs -= o.msgs % 4;
+        if o.stack.is_empty()
+            || !o
+                .stack
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(format!(
+                "--stack: a name of [A-Za-z0-9-] is needed\n{USAGE}"
+            ));
+        }
+        if o.rtts == 0 || o.msgs == 0 {
+            return Err("--rtts and --msgs must be positive".into());
+        }
+        Ok(o)
+    }
+}
+
+/// Under TCG a guest kernel that cannot calibrate its TSC falls back to the
+/// jiffies clocksource, whose steps (1 to 10 ms) are longer than a round
+/// trip: every latency would be 0 or one tick. Refuse to measure then.
+fn clock() -> Res {
+    let cs = topo::read_attr("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .ctx("read the current clocksource")?;
+    // The smallest step CLOCK_MONOTONIC makes, as userspace sees it.
+    let mut step = Duration::MAX;
+    let mut last = Instant::now();
+    let deadline = last + Duration::from_millis(200);
+    while last < deadline {
+        let now = Instant::now();
+        if now > last {
+            step = step.min(now - last);
+        }
+        last = now;
+    }
+    println!("BENCH-CLOCK source={cs} step_ns={}", step.as_nanos());
+    if cs.contains("jiffies") {
+        return Err(format!(
+            "the clocksource is {cs}: too coarse to time round trips (x86: boot with tsc_early_khz=)"
+        ));
+    }
+    if step > Duration::from_micros(20) {
+        return Err(format!(
+            "CLOCK_MONOTONIC advances in steps of {step:?}: too coarse"
+        ));
+    }
+    Ok(())
+}
+
+/// System-wide CPU time from `/proc/stat`, in ns: `(kernel, user)`, kernel
+/// being system + irq + softirq of all CPUs. That includes the remote's work
+/// items and the host interrupts they raise, which run in kernel threads,
+/// not in this process; the remote's own part is in its `busy_ns`.
+fn cpu_times() -> Res<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ctx("read /proc/stat")?;
+    let line = text.lines().next().unwrap_or_default();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    if !line.starts_with("cpu ") || v.len() < 7 {
+        return Err(format!("/proc/stat: unexpected first line {line:?}"));
+    }
+    // SAFETY: sysconf has no memory arguments.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ns = |ticks: u64| ticks * (1_000_000_000 / hz);
+    Ok((ns(v[2] + v[5] + v[6]), ns(v[0] + v[1])))
+}
+
+/// What a case measured besides its own figures.
+struct Cost {
+    start: Instant,
+    cpu: (u64, u64),
+    sim: Stats,
+}
+
+impl Cost {
+    fn start(sim: &Sim) -> Res<Cost> {
+        let sim_stats = sim.stats()?;
+        let cpu = cpu_times()?;
+        Ok(Cost {
+            start: Instant::now(),
+            cpu,
+            sim: sim_stats,
+        })
+    }
+
+    /// `wall_ns`, `kcpu_ns`, `ucpu_ns`, `sim_ns`, and the remote's stats now.
+    fn end(&self, sim: &Sim) -> Res<(String, Stats)> {
+        let wall = self.start.elapsed();
+        let cpu = cpu_times()?;
+        let now = sim.stats()?;
+        let text = format!(
+            "wall_ns={} kcpu_ns={} ucpu_ns={} sim_ns={} sim_services={}",
+            wall.as_nanos(),
+            cpu.0.saturating_sub(self.cpu.0),
+            cpu.1.saturating_sub(self.cpu.1),
+            now.delta(&self.sim, "busy_ns")?,
+            now.delta(&self.sim, "services")?,
+        );
+        Ok((text, now))
+    }
+}
+
+struct Bench {
+    sim: Sim,
+    ctrl: File,
+    ctrl_name: String,
+    label: String,
+}
+
+impl Bench {
+    fn ept(&self, name: &str, src: u32, dst: u32) -> Res<Ept> {
+        let mut ept = Ept::create(&self.ctrl, &self.ctrl_name, name, src, dst)?;
+        ept.open(false)
+            .ctx(format_args!("open /dev/{}", ept.node))?;
+        Ok(ept)
+    }
+
+    /// Announces a remote endpoint and returns its address.
+    fn remote(&self, name: &str, service: &str) -> Res<u32> {
+        self.sim
+            .control(&format!("announce {name} {service}"))
+            .ctx(format_args!("{SIM}: announce {name} {service}"))?;
+        Ok(self
+            .sim
+            .endpoint(name)?
+            .ok_or_else(|| format!("{SIM}: no endpoint {name} after announcing it"))?
+            .addr)
+    }
+}
+
+/// Runs every case; returns how many failed.
+fn run(o: &Opts) -> Res<usize> {
+    let sim = Sim::new(SIM);
+    // The remote's control device appears once the bus has probed its vdev.
+    let ctrl_name = wait_for("rpmsg_ctrl of sim0", Duration::from_secs(20), || {
+        let r = topo::remote(SIM).ok()??;
+        r.vdevs().ok()?.iter().find_map(|v| topo::ctrl_of(v))
+    })?;
+    wait_for(&format!("/dev/{ctrl_name}"), Duration::from_secs(5), || {
+        dev_path(&ctrl_name).exists().then_some(())
+    })?;
+    let ctrl =
+        sys::open_dev(&dev_path(&ctrl_name), false).ctx(format_args!("open /dev/{ctrl_name}"))?;
+    let b = std::sync::Arc::new(Bench {
+        sim,
+        ctrl,
+        ctrl_name,
+        label: format!("stack={} round={}", o.stack, o.round),
+    });
+    let echo = b.remote("bench-echo", "echo")?;
+    let sinks = (0..4)
+        .map(|i| b.remote(&format!("bench-sink{i}"), "sink"))
+        .collect::<Res<Vec<u32>>>()?;
+    let source = b.remote("bench-source", "source")?;
+
+    let mut failed = 0;
+    let mut case = |what: String, f: Box<dyn FnOnce() -> Res<String> + Send>| {
+        let r = bounded::spawn("bench-case", f)
+            .map_err(|e| format!("spawn: {e}"))
+            .and_then(|t| {
+                t.wait(CASE_LIMIT)
+                    .map_err(|h| h.to_string())
+                    .and_then(|r| r)
+            });
+        match r {
+            Ok(line) => println!("BENCH {} {what} {line}", b.label),
+            Err(e) => {
+                failed += 1;
+                println!("BENCH-ERROR {} {what} reason={e}", b.label);
+            }
+        }
+    };
+    for size in ECHO_SIZES {
+        let (b, rtts) = (b.clone(), o.rtts);
+        case(
+            format!("case=echo size={size} eps=1"),
+            Box::new(move || echo_case(&b, echo, size, rtts)),
+        );
+    }
+    for size in STREAM_SIZES {
+        for eps in SINK_EPTS {
+            let (b, sinks, msgs) = (b.clone(), sinks.clone(), o.msgs);
+            case(
+                format!("case=sink size={size} eps={eps}"),
+                Box::new(move || sink_case(&b, &sinks[..eps], size, msgs)),
+            );
+        }
+    }
+    for size in STREAM_SIZES {
+        let (b, msgs) = (b.clone(), o.msgs);
+        case(
+            format!("case=source size={size} eps=1"),
+            Box::new(move || source_case(&b, source, size, msgs)),
+        );
+    }
+    Ok(failed)
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+fn echo_case(b: &Bench, dst: u32, size: usize, rtts: usize) -> Res<String> {
+    let ept = b.ept("bench-echo", RPMSG_ADDR_ANY, dst)?;
+    let f = ept.file()?;
+    let msg: Vec<u8> = (0..size).map(|i| i as u8 ^ 0x5a).collect();
+    let mut buf = vec![0u8; 512];
+    let mut one = |what: &str| -> Res<Duration> {
+        let t = Instant::now();
+        let n = sys::write(f, &msg).ctx(format_args!("{what} write"))?;
+        rpmsg_test::ensure!(n == size, "{what} write: {n} of {size} bytes");
+        let n = sys::read(f, &mut buf).ctx(format_args!("{what} read"))?;
+        let d = t.elapsed();
+        rpmsg_test::ensure!(
+            buf[..n] == msg[..],
+            "{what}: the reply ({n} bytes) is not the message"
+        );
+        Ok(d)
+    };
+    for _ in 0..WARMUP_RTTS {
+        one("warm-up")?;
+    }
+    let mut lat = Vec::with_capacity(rtts);
+    let before_echo = b.sim.stats()?.get("echo.tx_msgs")?;
+    let cost = Cost::start(&b.sim)?;
+    for _ in 0..rtts {
+        lat.push(one("round trip")?.as_nanos() as u64);
+    }
+    let (costs, after) = cost.end(&b.sim)?;
+    let replies = after.get("echo.tx_msgs")? - before_echo;
+    rpmsg_test::ensure!(
+        replies == rtts as u64,
+        "the remote sent {replies} replies for {rtts} messages"
+    );
+    let stalls = lat
+        .iter()
+        .filter(|&&l| l >= STALL.as_nanos() as u64)
+        .count();
+    let mean = lat.iter().sum::<u64>() / rtts as u64;
+    lat.sort_unstable();
+    Ok(format!(
+        "n={rtts} msgs={} {costs} min_ns={} p50_ns={} p90_ns={} p99_ns={} max_ns={} mean_ns={mean} stalls={stalls} lost=0",
+        2 * rtts,
+        lat[0],
+        percentile(&lat, 50),
+        percentile(&lat, 90),
+        percentile(&lat, 99),
+        lat[rtts - 1],
+    ))
+}
+
+/// Writes `count` messages with blocking writes; returns the stalls seen.
+fn write_all(f: &File, size: usize, count: usize) -> Res<usize> {
+    let msg = vec![0xa5u8; size];
+    let mut stalls = 0;
+    let mut sent = 0;
+    while sent < count {
+        let t = Instant::now();
+        let r = sys::write(f, &msg);
+        if t.elapsed() >= STALL {
+            stalls += 1;
+        }
+        match r {
+            Ok(n) if n == size => sent += 1,
+            Ok(n) => return Err(format!("write: {n} of {size} bytes")),
+            // A send that found no buffer within the bus's 15 s: a stall
+            // (already counted); the message was not sent, send it again.
+            Err(e) if e.raw_os_error() == Some(ERESTARTSYS) && stalls < 5 => {}
+            Err(e) => return Err(format!("write {} of {count}: {}", sent + 1, describe(&e))),
+        }
+    }
+    Ok(stalls)
+}
+
+fn sink_case(b: &Bench, sinks: &[u32], size: usize, msgs: usize) -> Res<String> {
+    let epts = sinks
+        .iter()
+        .enumerate()
+        .map(|(i, &dst)| b.ept(&format!("bench-sink{i}"), RPMSG_ADDR_ANY, dst))
+        .collect::<Res<Vec<Ept>>>()?;
+    let files = epts.iter().map(|e| e.file()).collect::<Res<Vec<&File>>>()?;
+    let per = msgs / sinks.len();
+    let cost = Cost::start(&b.sim)?;
+    let stalls = thread::scope(|s| {
+        let writers: Vec<_> = files
+            .iter()
+            .map(|f| s.spawn(move || write_all(f, size, per)))
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err("writer panicked".into())))
+            .collect::<Res<Vec<usize>>>()
+    })?
+    .iter()
+    .sum::<usize>();
+    // Written is not yet received: wait until the remote has taken them.
+    let want = msgs as u64;
+    let sunk = wait_for("the sink's counters", Duration::from_secs(30), || {
+        let n = b.sim.stats().ok()?.delta(&cost.sim, "sink.rx_msgs").ok()?;
+        (n >= want).then_some(n)
+    })
+    .unwrap_or(0);
+    let (costs, after) = cost.end(&b.sim)?;
+    let got = after.delta(&cost.sim, "sink.rx_msgs")?;
+    let bytes = after.delta(&cost.sim, "sink.rx_bytes")?;
+    rpmsg_test::ensure!(
+        sunk == want && got == want && bytes == want * size as u64,
+        "the sinks received {got} messages, {bytes} bytes of {want}, {}",
+        want * size as u64
+    );
+    Ok(format!(
+        "n={msgs} msgs={msgs} bytes={bytes} {costs} stalls={stalls} lost=0"
+    ))
+}
+
+fn source_case(b: &Bench, source: u32, size: usize, msgs: usize) -> Res<String> {
+    let ept = b.ept("bench-source", SOURCE_DST, source)?;
+    let f = ept.file()?;
+    let mut buf = vec![0u8; 512];
+    let cost = Cost::start(&b.sim)?;
+    b.sim
+        .control(&format!("source {source} {SOURCE_DST} {msgs} {size}"))
+        .ctx("source command")?;
+    let (mut next, mut lost, mut bad, mut stalls) = (0u32, 0u64, 0u64, 0);
+    // A message that never comes (dropped by the host) would block the
+    // last read for good: a watcher interrupts it once nothing arrives for
+    // SOURCE_IDLE (SIGUSR1 without SA_RESTART, installed by `bounded`).
+    let progress = AtomicU32::new(0);
+    let done = AtomicBool::new(false);
+    // SAFETY: pthread_self has no preconditions. Kept as an integer: musl's
+    // pthread_t is a pointer, which may not cross to the watcher thread.
+    let reader = unsafe { libc::pthread_self() } as usize;
+    let mut interrupted = false;
+    thread::scope(|s| -> Res {
+        s.spawn(|| {
+            let (mut seen, mut since) = (0, Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(100));
+                let now = progress.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, since) = (now, Instant::now());
+                } else if since.elapsed() >= SOURCE_IDLE {
+                    // SAFETY: the reader is this scope's owner, alive
+                    // until `done` is set and this thread joined.
+                    unsafe { libc::pthread_kill(reader as libc::pthread_t, libc::SIGUSR1) };
+                    since = Instant::now();
+                }
+            }
+        });
+        let r = (|| -> Res {
+            while (next as usize) < msgs {
+                let t = Instant::now();
+                let n = match sys::read(f, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                        interrupted = true;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        return Err(format!("read message {next} of {msgs}: {}", describe(&e)))
+                    }
+                };
+                if t.elapsed() >= STALL {
+                    stalls += 1;
+                }
+                progress.fetch_add(1, Ordering::Relaxed);
+                if n != size {
+                    bad += 1;
+                    continue;
+                }
+                let seq = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                // The source's pattern (Documentation/sim-control.md), last byte.
+                if buf[n - 1] != (seq as u8).wrapping_add((n - 1) as u8) || seq < next {
+                    bad += 1;
+                    continue;
+                }
+                lost += u64::from(seq - next);
+                next = seq + 1;
+            }
+            Ok(())
+        })();
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    if interrupted {
+        lost += (msgs as u64).saturating_sub(u64::from(next));
+    }
+    let (costs, after) = cost.end(&b.sim)?;
+    let sent = after.delta(&cost.sim, "source.tx_msgs")?;
+    rpmsg_test::ensure!(
+        lost == 0 && bad == 0 && sent == msgs as u64,
+        "the source sent {sent} of {msgs}; {lost} never arrived{}, {bad} out of order or corrupt",
+        if interrupted {
+            " (none for 5 s, reader interrupted)"
+        } else {
+            ""
+        }
+    );
+    Ok(format!(
+        "n={msgs} msgs={msgs} bytes={} {costs} stalls={stalls} lost=0",
+        msgs * size
+    ))
+}
