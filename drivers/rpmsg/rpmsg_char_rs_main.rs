@@ -159,6 +159,10 @@ struct Queue {
     ring: Ring,
     /// The endpoint went away: readers get EPIPE.
     dead: bool,
+    /// Readers asleep on `readq`.
+    sleepers: u32,
+    /// A poll registered on `readq` since the device was opened.
+    polled: bool,
     dropped: u64,
     received: u64,
 }
@@ -180,7 +184,7 @@ impl Handler for RxQueue {
     fn receive(&self, _rpdev: &rpmsg::Device, data: &[u8], _src: u32) -> Result {
         let mut msg = KVec::with_capacity(data.len(), GFP_ATOMIC)?;
         msg.extend_from_slice(data, GFP_ATOMIC)?;
-        {
+        let wake = {
             let mut q = self.queue.lock();
             if q.ring.push(msg, self.max).is_err() {
                 // A reader that does not read costs us no more memory.
@@ -188,8 +192,15 @@ impl Handler for RxQueue {
                 return Err(ENOBUFS);
             }
             q.received += 1;
+            q.sleepers > 0 || q.polled
+        };
+        // Readers go to sleep, and polls register, under `queue`: with
+        // none of them there is nobody to wake, and a stream that the
+        // reader keeps up with no longer takes `readq`'s lock per message
+        // against the reader's own wait.
+        if wake {
+            self.readq.notify_all();
         }
-        self.readq.notify_all();
         Ok(())
     }
 
@@ -260,7 +271,7 @@ impl EptDev {
         let rx = Arc::pin_init(
             pin_init!(RxQueue {
                 max,
-                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, dropped: 0, received: 0 }),
+                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, sleepers: 0, polled: false, dropped: 0, received: 0 }),
                 readq <- new_poll_condvar!("EptDev::readq"),
                 flow <- new_spinlock!((false, false)),
             }),
@@ -406,7 +417,9 @@ impl chrdev::Ops for EptDev {
         drop(this.take_endpoint(&mut st));
         drop(st);
         this.rx.flow.lock().1 = false;
-        this.rx.queue.lock().ring.clear();
+        let mut q = this.rx.queue.lock();
+        q.ring.clear();
+        q.polled = false;
     }
 
     fn read(
@@ -430,7 +443,10 @@ impl chrdev::Ops for EptDev {
                 if nonblock {
                     return Err(EAGAIN);
                 }
-                if this.rx.readq.wait_interruptible(&mut q) {
+                q.sleepers += 1;
+                let signal = this.rx.readq.wait_interruptible(&mut q);
+                q.sleepers -= 1;
+                if signal {
                     return Err(ERESTARTSYS);
                 }
             }
@@ -489,8 +505,13 @@ impl chrdev::Ops for EptDev {
         };
         table.register_wait(file, &this.rx.readq);
         let mut mask = 0;
-        if this.rx.queue.lock().ring.len > 0 {
-            mask |= EPOLLIN | EPOLLRDNORM;
+        {
+            let mut q = this.rx.queue.lock();
+            // From now on every message wakes `readq` (see `receive`).
+            q.polled = true;
+            if q.ring.len > 0 {
+                mask |= EPOLLIN | EPOLLRDNORM;
+            }
         }
         if this.rx.flow.lock().1 {
             mask |= EPOLLPRI;
