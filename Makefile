@@ -2,6 +2,7 @@
 #   make demo     boot a guest and talk to a simulated remote processor
 #   make check    host unit tests + the QEMU suite of every stack, on x86_64
 #                 and ARMv7 guests (ARCH=arm64, or any one ARCH, on its own)
+#   make stress   the stress cases of every stack (or STACK=) on one ARCH
 # The kernel's own Kbuild reads ./Kbuild for the modules (make modules).
 
 SHELL := /bin/bash
@@ -35,7 +36,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(MO),MO=$(MO)) LLVM=$(LLVM) \
 endif
 
 .PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo clippy \
-	fmt-check clean
+	fmt-check clean stress
 
 all: modules tools
 
@@ -68,6 +69,7 @@ demo:
 # Every part runs even when an earlier one fails; summary.sh counts a part
 # that did not report (e.g. a build error) as failed and prints the last line.
 CHECK_JOBS ?= 2
+CHECK_STRESS ?= short
 check:
 	@rm -rf $(RESULTS)
 	@scripts/host-test.sh || true
@@ -77,11 +79,20 @@ check:
 # One ARCH's part of `make check`: its kernel, modules and tools, then the
 # guests of the stacks, CHECK_JOBS at a time (they spend much of their time
 # waiting on each other's sides); each one's output is shown when it ends.
+# Each guest runs the short stress cases after the suite (CHECK_STRESS=
+# leaves them out; STRESS_SEED=<n> repeats a run's).
 # Without a kernel no guest can run: their results stay missing (failed).
 check-guests:
 	@$(MAKE) --no-print-directory modules tools KDIR= || true
 	@scripts/build-kernel.sh --dir >/dev/null && printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
-		'out=$$(STACK={} MODE=suite scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
+		'out=$$(STACK={} MODE=suite STRESS=$(CHECK_STRESS) scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
+
+# The stress cases (Documentation/stress.md): every stack, or STACK=<stack>
+# (STACK="a b" for several), on ARCH; STRESS=short for the short ones,
+# STRESS_SEED=<n> to repeat a run. Prints each stack's figures at the end.
+stress:
+	$(MAKE) --no-print-directory modules tools KDIR=
+	STACK="$(if $(filter-out file,$(origin STACK)),$(STACK))" scripts/stress.sh
 
 clippy:
 	$(KMAKE) CLIPPY=1 modules

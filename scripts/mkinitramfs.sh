@@ -3,7 +3,9 @@
 # of $STACK (table in scripts/stacks) plus the simulated remote, the guest
 # binaries and scripts/guest-init as /init.
 #   usage: mkinitramfs.sh <kernel build dir> <output.cpio.gz>
-#   MODE=suite|demo|smoke  what /init runs (smoke: load and unload only)
+#   MODE=suite|stress|demo|smoke  what /init runs (smoke: load and unload only)
+#   STRESS=short|full      the stress cases' level (MODE=stress; after the suite
+#                          with MODE=suite), STRESS_SEED=<n> their seed
 #   PLANT_WARNING=1        /init logs a fake kernel WARNING (harness self-test)
 #   SUITE_OPTS="<args>"    more rpmsg-test arguments, after the stack's opt: rows
 #                          (e.g. SUITE_OPTS=--faults to try the fault cases on any stack)
@@ -12,7 +14,10 @@ source "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || die "usage: $0 <kernel build dir> <output.cpio.gz>"
 kdir="$1" out="$2"
 STACK="${STACK:-c}" MODE="${MODE:-suite}" PLANT_WARNING="${PLANT_WARNING:-0}" SUITE_OPTS="${SUITE_OPTS:-}"
-case "$MODE" in suite|demo|smoke) ;; *) die "MODE=$MODE: expected suite, demo or smoke" ;; esac
+STRESS="${STRESS:-}" STRESS_SEED="${STRESS_SEED:-1}"
+case "$MODE" in suite|stress|demo|smoke) ;; *) die "MODE=$MODE: expected suite, stress, demo or smoke" ;; esac
+case "$STRESS" in ''|short|full) ;; *) die "STRESS=$STRESS: expected short or full" ;; esac
+[[ "$STRESS_SEED" =~ ^[0-9]{1,19}$ ]] || die "STRESS_SEED=$STRESS_SEED: expected a decimal number below 2^63"
 gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"
 # The guest has no libc: busybox must be the static one.
@@ -101,6 +106,8 @@ ARCH=$ARCH
 KTAP_TTY=/dev/${SERIAL}1
 PLANT_WARNING=$PLANT_WARNING
 SUITE_OPTS='$opts'
+STRESS=$STRESS
+STRESS_SEED=$STRESS_SEED
 EOF
 echo "file /etc/rpmsg-rs.conf $conf 644 0 0" >> "$list"
 echo "file /etc/modules $mods 644 0 0" >> "$list"
@@ -117,4 +124,4 @@ done
 mkdir -p "$(dirname "$out")"
 "$gen_cpio" "$list" | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"
-log "initramfs $out: ARCH=$ARCH STACK=$STACK MODE=$MODE, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"
+log "initramfs $out: ARCH=$ARCH STACK=$STACK MODE=$MODE${STRESS:+ STRESS=$STRESS STRESS_SEED=$STRESS_SEED}, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"
