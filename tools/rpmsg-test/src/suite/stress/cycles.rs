@@ -38,7 +38,9 @@ fn bounded_write(path: PathBuf, value: String) -> Res {
 }
 
 /// Echo traffic on a new endpoint of `t` that runs until its endpoint is
-/// torn down; what it sent before `torn` was set must come back.
+/// torn down. `torn` is set right before the teardown starts: a failure
+/// before that fails the case, after it is what the teardown does (the
+/// replies then in flight may be lost).
 struct Doomed {
     torn: Arc<AtomicBool>,
     worker: Bounded<Res<u64>>,
@@ -48,7 +50,10 @@ struct Doomed {
 
 impl Doomed {
     fn start(t: &Target, rng: &mut Rng) -> Res<Doomed> {
-        let ept = open_ept(t, "doomed", RPMSG_ADDR_ANY, t.echo_addr()?, false)?;
+        // Between the cycles that wait for every channel, the remote may
+        // still be announcing them: its echo endpoint is there anyway.
+        let dst = t.echo_addr().unwrap_or(DEFAULT_CHANNELS[1].1);
+        let ept = open_ept(t, "doomed", RPMSG_ADDR_ANY, dst, false)?;
         let mut held = Vec::new();
         if let Ok((_, ctrl)) = t.open_ctrl() {
             held.push(ctrl);
