@@ -43,7 +43,7 @@ fn bounded_write(path: PathBuf, value: String) -> Res {
 /// replies then in flight may be lost).
 struct Doomed {
     torn: Arc<AtomicBool>,
-    worker: Bounded<Res<u64>>,
+    worker: Option<Bounded<Res<u64>>>,
     /// Other descriptors held open across the teardown.
     _held: Vec<fs::File>,
 }
@@ -75,7 +75,7 @@ impl Doomed {
         .ctx("spawn")?;
         Ok(Doomed {
             torn,
-            worker,
+            worker: Some(worker),
             _held: held,
         })
     }
@@ -85,20 +85,48 @@ impl Doomed {
         self.torn.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The writer must have stopped by itself, without losing anything
-    /// sent before the teardown.
-    fn finish(self) -> Res {
-        match self.worker.wait(NOTICE) {
-            Ok(r) => r.map(drop),
-            Err(h) => Err(format!(
+    /// The writer must have stopped by itself, without a failure before
+    /// the teardown; the other descriptors stay open.
+    fn finish_writer(&mut self) -> Res {
+        match self.worker.take().map(|w| w.wait(NOTICE)) {
+            None => Ok(()),
+            Some(Ok(r)) => r.map(drop),
+            Some(Err(h)) => Err(format!(
                 "a writer on the torn-down endpoint did not stop: {h}"
             )),
         }
     }
 }
 
-/// Unbinds and binds sim0's virtio device `unbind_cycles` times, with a
-/// writer running and descriptors open on it and traffic on sim1.
+/// Creates endpoint devices on sim0 and runs echo traffic on them over
+/// and over until stopped, while the device is unbound and bound under
+/// it: every answer is allowed (the endpoint may go at any moment), but
+/// no call may hang. Returns the round trips it completed.
+fn racing_writer(stop: Arc<AtomicBool>, mut rng: Rng) -> u64 {
+    let mut done = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok(t) = Target::discover(SIM0) else {
+            thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let dst = t.echo_addr().unwrap_or(DEFAULT_CHANNELS[1].1);
+        if let Ok(ept) = open_ept(&t, "racer", RPMSG_ADDR_ANY, dst, false) {
+            let r = Rng::new(rng.next_u64());
+            if let Ok(f) = ept.file() {
+                done += echo_stream(f, 0x3000, r, 4, Until::Racing(stop.clone())).unwrap_or(0);
+            }
+        }
+    }
+    done
+}
+
+/// Unbinds and binds sim0's virtio device `unbind_cycles` times with
+/// traffic on sim1 that must lose nothing. Every tenth cycle waits for
+/// every channel, starts an echo writer on a new endpoint and opens the
+/// control and `rpmsg-raw` devices, which then stay open across the next
+/// nine cycles; those unbind again right after the bind, while a racing
+/// writer keeps creating endpoints and sending through the teardowns and
+/// probes.
 pub fn unbind_bind(cx: &Ctx) -> Res {
     let p = plan::params();
     let mut rng = plan::rng("unbind_bind");
@@ -108,37 +136,60 @@ pub fn unbind_bind(cx: &Ctx) -> Res {
     let driver = bus::driver_name(&vdev).ok_or_else(|| format!("{vdev} has no driver"))?;
     let dir = Path::new(VIRTIO_DRIVERS).join(&driver);
     let bg = Background::start(&t1, 2, "unbindbg")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, r) = (stop.clone(), Rng::new(rng.next_u64()));
+    let racer = bounded::spawn("racer", move || racing_writer(s, r)).ctx("spawn")?;
     let start = Instant::now();
+    let mut doomed: Option<Doomed> = None;
+    let mut result = Ok(());
     for cycle in 0..p.unbind_cycles {
-        // Every few cycles the channels must all be back; in between the
-        // next unbind may come while the remote is still announcing them.
-        let full = cycle % 10 == 0 || cycle + 1 == p.unbind_cycles;
-        let t = if full {
-            Target::ready(SIM0)?
-        } else {
-            wait_for("sim0's control device", SETTLE, || {
-                Target::discover(SIM0)
-                    .ok()
-                    .filter(|t| t.ctrl().is_ok_and(|c| dev_path(&c).exists()))
-            })?
-        };
-        let doomed = Doomed::start(&t, &mut rng).map_err(|e| format!("cycle {cycle}: {e}"))?;
-        thread::sleep(Duration::from_millis(rng.range(0, 30)));
-        doomed.tearing();
-        bounded_write(dir.join("unbind"), vdev.clone())
-            .map_err(|e| format!("cycle {cycle}: {e}"))?;
-        let r = doomed.finish();
-        bounded_write(dir.join("bind"), vdev.clone()).map_err(|e| format!("cycle {cycle}: {e}"))?;
-        r.map_err(|e| format!("cycle {cycle}: {e}"))?;
-        ensure!(
-            Path::new(VIRTIO_DEVICES)
-                .join(&vdev)
-                .join("driver")
-                .exists(),
-            "cycle {cycle}: {vdev} has no driver after bind"
-        );
+        let step = (|| -> Res {
+            if cycle % 10 == 0 {
+                let t = Target::ready(SIM0)?;
+                echo(
+                    &open_node(
+                        &t.channel("rpmsg-raw")?
+                            .chrdev()
+                            .ok_or("no rpmsg-raw char device")?,
+                        false,
+                    )?,
+                    &payload(cycle, 64),
+                )?;
+                if let Some(d) = doomed.take() {
+                    drop(d);
+                }
+                let d = Doomed::start(&t, &mut rng)?;
+                thread::sleep(Duration::from_millis(rng.range(0, 30)));
+                d.tearing();
+                doomed = Some(d);
+            }
+            bounded_write(dir.join("unbind"), vdev.clone())?;
+            if cycle % 10 == 0 {
+                if let Some(d) = doomed.as_mut() {
+                    d.finish_writer()?;
+                }
+            }
+            bounded_write(dir.join("bind"), vdev.clone())?;
+            ensure!(
+                Path::new(VIRTIO_DEVICES)
+                    .join(&vdev)
+                    .join("driver")
+                    .exists(),
+                "{vdev} has no driver after bind"
+            );
+            Ok(())
+        })();
+        if let Err(e) = step {
+            result = Err(format!("cycle {cycle}: {e}"));
+            break;
+        }
         plan::add(&FIGURES.unbind_cycles, 1);
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let raced = racer.wait(NOTICE * 2);
+    drop(doomed);
+    result?;
+    let raced = raced.map_err(|h| format!("the racing writer did not stop: {h}"))?;
     let t = Target::ready(SIM0)?;
     ensure!(t.vdev == vdev, "sim0 moved from {vdev} to {}", t.vdev);
     echo(
@@ -152,7 +203,7 @@ pub fn unbind_bind(cx: &Ctx) -> Res {
     )?;
     let n = bg.finish()?;
     cx.note(format!(
-        "{} cycles in {:.1} s; {n} round trips on sim1 meanwhile",
+        "{} cycles in {:.1} s; {raced} round trips of the racing writer; {n} round trips on sim1",
         p.unbind_cycles,
         start.elapsed().as_secs_f64()
     ));
@@ -178,7 +229,11 @@ pub fn crash_recovery(cx: &Ctx) -> Res {
         t.sim
             .control("crash")
             .ctx(format_args!("cycle {cycle}: crash"))?;
-        doomed.finish().map_err(|e| format!("cycle {cycle}: {e}"))?;
+        let mut doomed = doomed;
+        doomed
+            .finish_writer()
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        drop(doomed);
         wait_for(
             &format!("cycle {cycle}: {} replaced", t.vdev),
             SETTLE,

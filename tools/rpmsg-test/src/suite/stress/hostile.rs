@@ -244,10 +244,11 @@ pub fn hostile_child(seed: u64, ops: u32) -> i32 {
 }
 
 /// Removes what hostile processes left behind on `t`: endpoint devices
-/// and channels whose names start with [`PREFIX`].
-fn clean_up(t: &Target) -> Res<(usize, usize)> {
+/// and channels whose names start with [`PREFIX`]. Returns the devices
+/// destroyed, those that cannot be opened, and the channels released.
+fn clean_up(t: &Target) -> Res<(usize, usize, usize)> {
     let (ctrl_name, ctrl) = t.open_ctrl()?;
-    let mut epts = 0;
+    let (mut epts, mut unopenable) = (0, 0);
     for node in topo::eptdevs_of_ctrl(&ctrl_name).ctx("list endpoint devices")? {
         let Ok(a) = topo::ept_attrs(&node) else {
             continue;
@@ -255,7 +256,13 @@ fn clean_up(t: &Target) -> Res<(usize, usize)> {
         if !a.name.starts_with(PREFIX) {
             continue;
         }
-        let f = open_node(&node, true)?;
+        // A device whose address the bus refuses (a reserved one, say)
+        // cannot be opened, so not destroyed either: it goes with its
+        // control device, as upstream's do.
+        let Ok(f) = open_node(&node, true) else {
+            unopenable += 1;
+            continue;
+        };
         sys::ioctl_val(&f, uapi::RPMSG_DESTROY_EPT_IOCTL, 0)
             .ctx(format_args!("RPMSG_DESTROY_EPT_IOCTL on /dev/{node}"))?;
         epts += 1;
@@ -271,7 +278,7 @@ fn clean_up(t: &Target) -> Res<(usize, usize)> {
         wait_gone(&c.dir(), SETTLE)?;
         chans += 1;
     }
-    Ok((epts, chans))
+    Ok((epts, unopenable, chans))
 }
 
 fn leftovers(t: &Target) -> Res<Vec<String>> {
@@ -283,7 +290,9 @@ fn leftovers(t: &Target) -> Res<Vec<String>> {
         .collect();
     let ctrl = t.ctrl()?;
     for node in topo::eptdevs_of_ctrl(&ctrl).ctx("list endpoint devices")? {
-        if topo::ept_attrs(&node).is_ok_and(|a| a.name.starts_with(PREFIX)) {
+        if topo::ept_attrs(&node).is_ok_and(|a| a.name.starts_with(PREFIX))
+            && open_node(&node, true).is_ok()
+        {
             v.push(node);
         }
     }
@@ -353,9 +362,10 @@ pub fn hostile(cx: &Ctx) -> Res {
     }
     for sim in SIMS {
         let t = Target::ready(sim)?;
-        let (e, c) = clean_up(&t)?;
+        let (e, u, c) = clean_up(&t)?;
         cx.note(format!(
-            "{sim}: removed {e} endpoint devices and {c} channels left behind"
+            "{sim}: removed {e} endpoint devices and {c} channels left behind; \
+             {u} endpoint devices cannot be opened and stay until their control device goes"
         ));
         let left = leftovers(&t)?;
         if !left.is_empty() {

@@ -77,7 +77,7 @@ impl Params {
                 source_per_stream: 10_000,
                 sink_msgs: 20_000,
                 stall_rounds: 5,
-                churn_rounds: 400,
+                churn_rounds: 150,
                 unbind_cycles: 1000,
                 crash_cycles: 100,
                 reload_cycles: 50,

@@ -75,9 +75,23 @@ pub enum Until {
     Count(u32),
     /// Until the flag is set; the replies in flight are still awaited.
     Stopped(Arc<AtomicBool>),
-    /// Until a system call fails: the endpoint is being torn down. What
-    /// was sent before `torn` was set must come back.
+    /// Until a system call fails: the endpoint is being torn down. A
+    /// failure counts only before `torn` is set.
     TornDown(Arc<AtomicBool>),
+    /// Until the flag is set or a system call fails, which is never
+    /// counted: the endpoint may be torn down at any moment.
+    Racing(Arc<AtomicBool>),
+}
+
+impl Until {
+    /// Whether a failed system call is the teardown's, not a loss.
+    fn excused(&self) -> bool {
+        match self {
+            Until::TornDown(torn) => torn.load(Ordering::SeqCst),
+            Until::Racing(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Pipelined echo traffic with up to `window` messages in flight; every
@@ -89,7 +103,7 @@ pub fn echo_stream(f: &File, stream: u32, mut rng: Rng, window: usize, until: Un
     let (mut seq, mut checked) = (0u32, 0u64);
     let more = |seq: u32| match &until {
         Until::Count(n) => seq < *n,
-        Until::Stopped(stop) => !stop.load(Ordering::Relaxed),
+        Until::Stopped(stop) | Until::Racing(stop) => !stop.load(Ordering::Relaxed),
         Until::TornDown(_) => true,
     };
     let lost = |n: usize| plan::add(&FIGURES.lost, n as u64);
@@ -98,10 +112,8 @@ pub fn echo_stream(f: &File, stream: u32, mut rng: Rng, window: usize, until: Un
             let len = rng.size(HEAD, MTU);
             let m = message(&mut rng, stream, seq, len);
             if let Err(e) = send(f, &m) {
-                if let Until::TornDown(torn) = &until {
-                    if torn.load(Ordering::SeqCst) {
-                        return Ok(checked);
-                    }
+                if until.excused() {
+                    return Ok(checked);
                 }
                 lost(in_flight.len());
                 return Err(format!("stream {stream}: {e}"));
@@ -116,10 +128,8 @@ pub fn echo_stream(f: &File, stream: u32, mut rng: Rng, window: usize, until: Un
         let got = match recv(f, REPLY_UNDER_LOAD) {
             Ok(m) => m,
             Err(e) => {
-                if let Until::TornDown(torn) = &until {
-                    if torn.load(Ordering::SeqCst) {
-                        return Ok(checked);
-                    }
+                if until.excused() {
+                    return Ok(checked);
                 }
                 lost(in_flight.len() + 1);
                 return Err(format!(
