@@ -2,7 +2,7 @@
 #   make demo     boot a guest and talk to a simulated remote processor
 #   make check    host unit tests + the QEMU suite of every stack, on x86_64
 #                 and ARMv7 guests (ARCH=arm64, or any one ARCH, on its own)
-#   make stress   the stress cases of every stack (or STACK=) on one ARCH
+#   make stress   the stress cases of the Rust stack (STACK=all: every stack) on one ARCH
 # The kernel's own Kbuild reads ./Kbuild for the modules (make modules).
 
 SHELL := /bin/bash
@@ -87,8 +87,8 @@ check-guests:
 	@scripts/build-kernel.sh --dir >/dev/null && printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
 		'out=$$(STACK={} MODE=suite STRESS=$(CHECK_STRESS) scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
 
-# The stress cases (Documentation/stress.md): every stack, or STACK=<stack>
-# (STACK="a b" for several), on ARCH; STRESS=short for the short ones,
+# The stress cases (Documentation/stress.md) of the Rust stack, or of
+# STACK=<stack> ("a b" for several, all for every one), on ARCH; STRESS=short for the short ones,
 # STRESS_SEED=<n> to repeat a run. Prints each stack's figures at the end.
 stress:
 	$(MAKE) --no-print-directory modules tools KDIR=
