@@ -74,10 +74,10 @@ fn main() -> ExitCode {
             "--hostile-child" => {
                 let seed = args.next().and_then(|s| s.parse().ok());
                 let ops = args.next().and_then(|s| s.parse().ok());
-                let c_bus = args.next().as_deref() == Some("--c-bus");
+                let up = suite::HostileUpstream::parse(args);
                 return match (seed, ops) {
                     (Some(seed), Some(ops)) => {
-                        ExitCode::from(suite::hostile_child(seed, ops, c_bus) as u8)
+                        ExitCode::from(suite::hostile_child(seed, ops, up) as u8)
                     }
                     _ => usage(),
                 };

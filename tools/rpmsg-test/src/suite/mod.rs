@@ -26,7 +26,7 @@ use crate::ktap::Ktap;
 
 pub use stress::{
     config as stress_config, configure as configure_stress, hostile_child, stress_cases,
-    Config as StressConfig, Level as StressLevel,
+    Config as StressConfig, Level as StressLevel, Upstream as HostileUpstream,
 };
 
 /// State one case leaves for a later one.

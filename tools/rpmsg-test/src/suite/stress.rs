@@ -264,7 +264,7 @@ pub fn source_flood(cx: &Ctx) -> Res {
     check_delta(&after, &before, SIM0, "tx_msgs", msgs)
 }
 
-pub use hostile::hostile_child;
+pub use hostile::{hostile_child, Upstream};
 pub use plan::{config, configure, Config, Level};
 
 /// The stress cases, in the order they run: volume first, then the cases
