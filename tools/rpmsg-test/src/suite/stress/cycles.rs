@@ -145,6 +145,9 @@ pub fn unbind_bind(cx: &Ctx) -> Res {
     for cycle in 0..p.unbind_cycles {
         let step = (|| -> Res {
             if cycle % 10 == 0 {
+                // The last writer's descriptors go first: the check below
+                // must not meet them.
+                drop(doomed.take());
                 let t = Target::ready(SIM0)?;
                 echo(
                     &open_node(
@@ -155,9 +158,6 @@ pub fn unbind_bind(cx: &Ctx) -> Res {
                     )?,
                     &payload(cycle, 64),
                 )?;
-                if let Some(d) = doomed.take() {
-                    drop(d);
-                }
                 let d = Doomed::start(&t, &mut rng)?;
                 thread::sleep(Duration::from_millis(rng.range(0, 30)));
                 d.tearing();
