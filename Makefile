@@ -4,6 +4,7 @@
 #                 and ARMv7 guests (ARCH=arm64, or any one ARCH, on its own)
 #   make bench    the C stack against the Rust one, on a kernel without debug
 #                 options (not part of check; Documentation/benchmarks.md)
+#   make stress   the stress cases of the Rust stack (STACK=all: every stack) on one ARCH
 # The kernel's own Kbuild reads ./Kbuild for the modules (make modules).
 
 SHELL := /bin/bash
@@ -37,7 +38,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(MO),MO=$(MO)) LLVM=$(LLVM) \
 endif
 
 .PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo bench \
-	clippy fmt-check clean
+	stress clippy fmt-check clean
 
 all: modules tools
 
@@ -70,6 +71,7 @@ demo:
 # Every part runs even when an earlier one fails; summary.sh counts a part
 # that did not report (e.g. a build error) as failed and prints the last line.
 CHECK_JOBS ?= 2
+CHECK_STRESS ?= short
 check:
 	@rm -rf $(RESULTS)
 	@scripts/host-test.sh || true
@@ -79,11 +81,20 @@ check:
 # One ARCH's part of `make check`: its kernel, modules and tools, then the
 # guests of the stacks, CHECK_JOBS at a time (they spend much of their time
 # waiting on each other's sides); each one's output is shown when it ends.
+# Each guest runs the short stress cases after the suite (CHECK_STRESS=
+# leaves them out; STRESS_SEED=<n> repeats a run's).
 # Without a kernel no guest can run: their results stay missing (failed).
 check-guests:
 	@$(MAKE) --no-print-directory modules tools KDIR= || true
 	@scripts/build-kernel.sh --dir >/dev/null && printf '%s\n' $(STACKS) | xargs -P $(CHECK_JOBS) -I{} sh -c \
-		'out=$$(STACK={} MODE=suite scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
+		'out=$$(STACK={} MODE=suite STRESS=$(CHECK_STRESS) scripts/run-qemu.sh 2>&1); printf "%s\n" "$$out"' || true
+
+# The stress cases (Documentation/stress.md) of the Rust stack, or of
+# STACK=<stack> ("a b" for several, all for every one), on ARCH; STRESS=short for the short ones,
+# STRESS_SEED=<n> to repeat a run. Prints each stack's figures at the end.
+stress:
+	$(MAKE) --no-print-directory modules tools KDIR=
+	STACK="$(if $(filter-out file,$(origin STACK)),$(STACK))" scripts/stress.sh
 
 # Knobs: BENCH_ROUNDS=, BENCH_RTTS=, BENCH_MSGS=, BENCH_SIZE_ARCHS= (scripts/bench.sh).
 bench:

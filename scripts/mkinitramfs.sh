@@ -3,10 +3,12 @@
 # of $STACK (table in scripts/stacks) plus the simulated remote, the guest
 # binaries and scripts/guest-init as /init.
 #   usage: mkinitramfs.sh <kernel build dir> <output.cpio.gz>
-#   MODE=suite|demo|smoke|bench  what /init runs (smoke: load and unload
+#   MODE=suite|stress|demo|smoke|bench  what /init runs (smoke: load and unload
 #                          only; bench: make bench, every stack of
 #                          scripts/bench-stacks in turn, see scripts/bench.sh)
 #   BENCH_ROUNDS=<n> BENCH_OPTS="<args>"  bench: rounds, rpmsg-bench run options
+#   STRESS=short|full      the stress cases' level (MODE=stress; after the suite
+#                          with MODE=suite), STRESS_SEED=<n> their seed
 #   PLANT_WARNING=1        /init logs a fake kernel WARNING (harness self-test)
 #   SUITE_OPTS="<args>"    more rpmsg-test arguments, after the stack's opt: rows
 #                          (e.g. SUITE_OPTS=--faults to try the fault cases on any stack)
@@ -16,9 +18,12 @@ source "$(dirname "$0")/lib.sh"
 kdir="$1" out="$2"
 STACK="${STACK:-c}" MODE="${MODE:-suite}" PLANT_WARNING="${PLANT_WARNING:-0}" SUITE_OPTS="${SUITE_OPTS:-}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-2}" BENCH_OPTS="${BENCH_OPTS:-}"
-case "$MODE" in suite|demo|smoke|bench) ;; *) die "MODE=$MODE: expected suite, demo, smoke or bench" ;; esac
+STRESS="${STRESS:-}" STRESS_SEED="${STRESS_SEED:-1}"
+case "$MODE" in suite|stress|demo|smoke|bench) ;; *) die "MODE=$MODE: expected suite, stress, demo, smoke or bench" ;; esac
 [[ "$BENCH_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=$BENCH_ROUNDS: expected a positive number"
 case "$BENCH_OPTS" in *[!A-Za-z0-9_.,=:/+\ -]*) die "BENCH_OPTS '$BENCH_OPTS': only words of [A-Za-z0-9_.,=:/+-]" ;; esac
+case "$STRESS" in ''|short|full) ;; *) die "STRESS=$STRESS: expected short or full" ;; esac
+[[ "$STRESS_SEED" =~ ^[0-9]{1,19}$ ]] || die "STRESS_SEED=$STRESS_SEED: expected a decimal number below 2^63"
 gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"
 # The guest has no libc: busybox must be the static one.
@@ -144,6 +149,8 @@ SUITE_OPTS='$opts'
 BENCH_STACKS='$(stacks_of "$ROOT/scripts/bench-stacks")'
 BENCH_ROUNDS=$BENCH_ROUNDS
 BENCH_OPTS='$BENCH_OPTS'
+STRESS=$STRESS
+STRESS_SEED=$STRESS_SEED
 EOF
 echo "file /etc/rpmsg-rs.conf $conf 644 0 0" >> "$list"
 echo "file /etc/modules $mods 644 0 0" >> "$list"
@@ -161,4 +168,4 @@ done
 mkdir -p "$(dirname "$out")"
 "$gen_cpio" "$list" | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"
-log "initramfs $out: ARCH=$ARCH STACK=$STACK MODE=$MODE, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"
+log "initramfs $out: ARCH=$ARCH STACK=$STACK MODE=$MODE${STRESS:+ STRESS=$STRESS STRESS_SEED=$STRESS_SEED}, modules: ${shown[*]}${opts:+, rpmsg-test $opts}"

@@ -4,9 +4,13 @@
 # verdict comes from the guest's KTAP (second serial port: ttyS1, ttyAMA1)
 # and the kernel's console (first serial port).
 #   ARCH=x86_64|arm|arm64            the guest (scripts/lib.sh; arm, arm64: QEMU virt under TCG)
-#   STACK=c MODE=suite|demo|smoke    what to boot (scripts/stacks, scripts/guest-init;
+#   STACK=c MODE=suite|stress|demo|smoke  what to boot (scripts/stacks, scripts/guest-init;
 #                                    MODE=bench: scripts/bench.sh)
-#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480: guests of several stacks run side by side under TCG)
+#   STRESS=short|full                the stress cases' level: MODE=stress (default full), or
+#                                    after the suite with MODE=suite (make check: short)
+#   STRESS_SEED=<n>                  their seed (default: random, printed; reproduces a run)
+#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480 for the suite, +300 with
+#                                    a short stress run after it; 900 for MODE=stress STRESS=short, 5400 for full)
 #   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG; x86_64 only)
 #   SHOW_CONSOLE=1                   stream the console to the terminal
 #   QEMU_APPEND="<args>"             more kernel command line (make bench: the TSC's frequency)
@@ -15,9 +19,19 @@
 # Writes $RESULTS/qemu-$ARCH-$STACK-$MODE.txt: "passed N", "failed M", "fail <case>"...
 source "$(dirname "$0")/lib.sh"
 
-STACK="${STACK:-c}" MODE="${MODE:-suite}"
-QEMU_TIMEOUT="${QEMU_TIMEOUT:-480}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
-export STACK MODE PLANT_WARNING="${PLANT_WARNING:-0}"
+STACK="${STACK:-c}" MODE="${MODE:-suite}" STRESS="${STRESS:-}"
+[ "$MODE" != stress ] || STRESS="${STRESS:-full}"
+if [ -n "$STRESS" ] && [ -z "${STRESS_SEED:-}" ]; then
+	STRESS_SEED=$(od -An -N4 -tu4 /dev/urandom | tr -d " ")
+fi
+case "$MODE/$STRESS" in
+stress/full) default_timeout=5400 ;;
+stress/*) default_timeout=900 ;;
+*/?*) default_timeout=780 ;;
+*) default_timeout=480 ;;
+esac
+QEMU_TIMEOUT="${QEMU_TIMEOUT:-$default_timeout}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"
+export STACK MODE STRESS STRESS_SEED="${STRESS_SEED:-1}" PLANT_WARNING="${PLANT_WARNING:-0}"
 run="$RUN_DIR/$ARCH-$STACK-$MODE"
 result_file="$RESULTS/qemu-$ARCH-$STACK-$MODE.txt"
 # Case names carry the guest's architecture: make check runs several.
@@ -128,7 +142,12 @@ judge() {
 	} | sed "s|^\([a-z]*\) |\1 $label: |")"
 	end="$(printf '%s\n' "$ktap_log" | grep "^$end_marker" | tail -n1 || true)"
 
-	lines="$(printf '%s\n' "$console" | grep -E "\[ *[0-9]+\.[0-9]+\] .*($problems)" | head -n 20 || true)"
+	lines="$(printf '%s\n' "$console" | grep -E "\[ *[0-9]+\.[0-9]+\] .*($problems)" || true)"
+	# Kernel reports (every line of the log that makes a run fail), for
+	# the stress figures; only the first 20 are shown.
+	local reports
+	reports=$(grep -c . <<< "$lines" || true)
+	lines="$(head -n 20 <<< "$lines")"
 	tainted="$(sed -n 's/.*tainted=\([0-9]*\).*/\1/p' <<< "$end")"
 	bad_taint=$(( ${tainted:-0} & ~taint_ok ))
 	if [ "$bad_taint" -ne 0 ]; then
@@ -160,7 +179,8 @@ judge() {
 	skipped=$(grep -c '^skip ' <<< "$cases" || true)
 	failed=$(grep -c '^fail ' <<< "$cases" || true)
 	mkdir -p "$RESULTS"
-	{ echo "passed $passed"; echo "failed $failed"; grep '^fail ' <<< "$cases" || true; } > "$result_file"
+	{ echo "passed $passed"; echo "failed $failed"; grep '^fail ' <<< "$cases" || true
+		echo "reports $reports"; [ -z "$STRESS" ] || echo "seed $STRESS_SEED"; } > "$result_file"
 
 	if [ -n "$lines" ]; then
 		log "kernel log of $label ($run/console.log):"
@@ -172,6 +192,9 @@ judge() {
 	fi
 	grep '^fail ' <<< "$cases" | sed 's/^fail /    not ok: /' >&2 || true
 	log "ARCH=$ARCH STACK=$STACK MODE=$MODE: $passed passed ($skipped skipped), $failed failed${secs:+ in $secs s}"
+	if [ -n "$STRESS" ] && [ "$failed" -ne 0 ]; then
+		log "stress seed $STRESS_SEED: STRESS_SEED=$STRESS_SEED reproduces this run (Documentation/stress.md)"
+	fi
 	[ "$failed" -eq 0 ]
 }
 
@@ -185,7 +208,7 @@ kdir="$("$ROOT/scripts/build-kernel.sh")"
 mkdir -p "$run"
 "$ROOT/scripts/mkinitramfs.sh" "$kdir" "$run/initramfs.cpio.gz"
 accel="$(pick_accel)"
-log "booting ARCH=$ARCH STACK=$STACK MODE=$MODE ($accel, limit ${QEMU_TIMEOUT} s); console: $run/console.log"
+log "booting ARCH=$ARCH STACK=$STACK MODE=$MODE${STRESS:+ STRESS=$STRESS STRESS_SEED=$STRESS_SEED} ($accel, limit ${QEMU_TIMEOUT} s); console: $run/console.log"
 start=$SECONDS
 rc=0
 boot "$accel" "$run/initramfs.cpio.gz" "$QEMU_TIMEOUT" "$run" || rc=$?

@@ -21,3 +21,6 @@ pub mod vring;
 
 #[cfg(test)]
 mod testmem;
+
+#[cfg(test)]
+mod proptests;

@@ -25,6 +25,11 @@ use crate::bounded;
 use crate::error::Res;
 use crate::ktap::Ktap;
 
+pub use stress::{
+    config as stress_config, configure as configure_stress, hostile_child, stress_cases,
+    Config as StressConfig, Level as StressLevel, Upstream as HostileUpstream,
+};
+
 /// State one case leaves for a later one.
 #[derive(Default)]
 pub struct Shared {
@@ -188,6 +193,23 @@ pub fn fault_cases() -> Vec<Case> {
         slow("fault_ns_empty", 120, f::ns_empty),
         slow("fault_storm_source_flood", 300, f::storm),
     ]
+}
+
+/// The stress cases (`--stress`) whose name contains `only`, or one of
+/// its comma-separated parts; the first and last always run (they take
+/// and print the figures).
+pub fn select_stress(only: Option<&str>) -> Vec<Case> {
+    let all = stress_cases();
+    let n = all.len();
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            *i == 0
+                || *i + 1 == n
+                || only.is_none_or(|s| s.split(',').any(|part| c.name.contains(part)))
+        })
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// The cases whose name contains `only`, or one of its comma-separated

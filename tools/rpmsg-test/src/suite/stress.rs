@@ -1,12 +1,24 @@
 //! Concurrency and volume: many endpoints at once, a remote flooding one
 //! endpoint, and both remotes busy at the same time.
+//!
+//! The stress run (`rpmsg-test --stress short|full`, `make stress`) lives
+//! in the submodules: seeded, bounded in count and time, and reporting
+//! its figures at the end (Documentation/stress.md).
+
+mod cycles;
+mod faultmix;
+mod hostile;
+mod integrity;
+mod plan;
+mod rng;
+mod traffic;
 
 use std::fs::File;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::common::*;
-use super::Ctx;
+use super::{slow, Case, Ctx};
 use crate::bounded;
 use crate::ensure;
 use crate::error::{describe, Context, Res};
@@ -252,9 +264,135 @@ pub fn source_flood(cx: &Ctx) -> Res {
     check_delta(&after, &before, SIM0, "tx_msgs", msgs)
 }
 
+pub use hostile::{hostile_child, Upstream};
+pub use plan::{config, configure, Config, Level};
+
+/// The stress cases, in the order they run: volume first, then the cases
+/// that tear things down, the unload/reload cycles last but one, and the
+/// figures at the end. Their limits grow with the level's counts.
+pub fn stress_cases() -> Vec<Case> {
+    let p = plan::params();
+    let secs = |units: u32, ms: u64, floor: u64| {
+        plan::budget(units, Duration::from_millis(ms), floor).as_secs()
+    };
+    let mut cases = vec![
+        slow("stress_begin", 120, begin),
+        slow(
+            "stress_echo_integrity",
+            secs(p.echo_per_ept + p.source_per_stream, 60, 300),
+            integrity::echo_integrity,
+        ),
+        slow(
+            "stress_sink_stream",
+            secs(2 * p.sink_msgs + 400 * p.stall_rounds, 30, 300),
+            integrity::sink_stream,
+        ),
+        slow(
+            "stress_ept_churn",
+            secs(p.churn_rounds, 1500, 300),
+            integrity::ept_churn,
+        ),
+        slow(
+            "stress_fault_storm",
+            secs(p.faults, 400, 300),
+            faultmix::fault_storm,
+        ),
+        slow(
+            "stress_hostile_userspace",
+            secs(p.hostile_ops, 60, 300),
+            hostile::hostile,
+        ),
+        slow(
+            "stress_unbind_bind",
+            secs(p.unbind_cycles, 8000, 300),
+            cycles::unbind_bind,
+        ),
+        slow(
+            "stress_crash_recovery",
+            secs(p.crash_cycles, 15_000, 300),
+            cycles::crash_recovery,
+        ),
+        slow(
+            "stress_rmmod_insmod",
+            secs(p.reload_cycles, 30_000, 300),
+            cycles::reload,
+        ),
+    ];
+    cases.push(slow("stress_end", 120, end));
+    cases
+}
+
+fn check_ready() -> Res {
+    for sim in SIMS {
+        let t = Target::ready(sim)?;
+        let (ctrl_name, ctrl) = t.open_ctrl()?;
+        let mut e = Ept::create(
+            &ctrl,
+            &ctrl_name,
+            &unique_name("ready"),
+            RPMSG_ADDR_ANY,
+            t.echo_addr()?,
+        )?;
+        e.open(false).ctx(format_args!("open /dev/{}", e.node))?;
+        echo(e.file()?, &payload(1, 64)).map_err(|e| format!("{sim}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Records the seed and the slab usage before anything ran.
+fn begin(cx: &Ctx) -> Res {
+    let c = plan::config();
+    cx.note(format!("level {}, seed {}", c.level.name(), c.seed));
+    check_ready()?;
+    let slab = plan::slab_kb().ok_or("no Slab: in /proc/meminfo")?;
+    plan::FIGURES
+        .slab_before_kb
+        .store(slab, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Prints the figures (one `figure <name>: <value>` note each); fails if
+/// a healthy endpoint lost anything.
+fn end(cx: &Ctx) -> Res {
+    let ready = check_ready();
+    for sim in SIMS {
+        quiesce(&crate::sim::Sim::new(sim))?;
+    }
+    let slab = plan::slab_kb().ok_or("no Slab: in /proc/meminfo")?;
+    plan::FIGURES
+        .slab_after_kb
+        .store(slab, std::sync::atomic::Ordering::Relaxed);
+    let c = plan::config();
+    cx.note(format!("figure seed: {}", c.seed));
+    cx.note(format!("figure level: {}", c.level.name()));
+    for (name, value) in plan::FIGURES.lines() {
+        cx.note(format!("figure {name}: {value}"));
+    }
+    ready?;
+    let lost = plan::FIGURES
+        .lost
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ensure!(lost == 0, "{lost} messages lost on healthy endpoints");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stress_cases_are_bounded() {
+        let cases = stress_cases();
+        assert_eq!(cases.first().map(|c| c.name), Some("stress_begin"));
+        assert_eq!(cases.last().map(|c| c.name), Some("stress_end"));
+        for c in &cases {
+            assert!(c.name.starts_with("stress_"));
+            assert!(c.timeout >= Duration::from_secs(60));
+            // Short enough for make check's guests, which allow 480 s in all
+            // (the level in unit tests is short).
+            assert!(c.timeout <= Duration::from_secs(3600), "{}", c.name);
+        }
+    }
 
     #[test]
     fn source_messages() {
