@@ -22,7 +22,7 @@ STRESS="${STRESS:-}" STRESS_SEED="${STRESS_SEED:-1}"
 case "$MODE" in suite|stress|demo|smoke|bench) ;; *) die "MODE=$MODE: expected suite, stress, demo, smoke or bench" ;; esac
 [[ "$BENCH_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=$BENCH_ROUNDS: expected a positive number"
 case "$BENCH_OPTS" in *[!A-Za-z0-9_.,=:/+\ -]*) die "BENCH_OPTS '$BENCH_OPTS': only words of [A-Za-z0-9_.,=:/+-]" ;; esac
-case "$STRESS" in ''|short|full) ;; *) die "STRESS=$STRESS: expected short or full" ;; esac
+case "$STRESS" in ''|short|ci|full) ;; *) die "STRESS=$STRESS: expected short, ci or full" ;; esac
 [[ "$STRESS_SEED" =~ ^[0-9]{1,19}$ ]] || die "STRESS_SEED=$STRESS_SEED: expected a decimal number below 2^63"
 gen_cpio="$kdir/usr/gen_init_cpio"
 [ -x "$gen_cpio" ] || die "$gen_cpio missing: is $kdir a built kernel tree?"

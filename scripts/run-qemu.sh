@@ -26,6 +26,7 @@ if [ -n "$STRESS" ] && [ -z "${STRESS_SEED:-}" ]; then
 fi
 case "$MODE/$STRESS" in
 stress/full) default_timeout=5400 ;;
+stress/ci) default_timeout=3600 ;;
 stress/*) default_timeout=900 ;;
 */?*) default_timeout=780 ;;
 *) default_timeout=480 ;;

@@ -4,7 +4,7 @@
 # stack (STACK=all), each in a guest of its own on $ARCH, then their
 # figures side by side. One seed for all stacks,
 # printed first and with every failure: STRESS_SEED=<n> runs it again.
-#   STRESS=full|short   the level (default full; make check runs short ones)
+#   STRESS=full|ci|short  the level (default full; CI runs ci, make check short)
 #   STRESS_SEED=<n>     the seed (default: random)
 #   QEMU_TIMEOUT=<s>    per guest (scripts/run-qemu.sh; default 5400 for full)
 # Expects the modules and tools to be built (the Makefile's stress target).

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rpmsg_test::{suite, sys};
 
 const USAGE: &str = "usage: rpmsg-test [--list] [--only <substring>[,<substring>...]] [--faults]
-                  [--stress short|full [--seed <n>] [--modules <file>]]
+                  [--stress short|ci|full [--seed <n>] [--modules <file>]]
   --only     run the cases whose name contains one of the substrings
   --faults   also run the cases in which the remote writes garbage into shared
              memory (for buses that validate it; the kernel's C bus does not)

@@ -15,6 +15,10 @@ pub enum Level {
     Short,
     /// `make stress`.
     Full,
+    /// What CI runs after `make check` within its 90-minute bound: the full
+    /// level's messages, faults and hostile calls, a quarter of its
+    /// unbind/bind cycles and half of its crash and reload cycles.
+    Ci,
 }
 
 impl Level {
@@ -22,6 +26,7 @@ impl Level {
         match s {
             "short" => Some(Level::Short),
             "full" => Some(Level::Full),
+            "ci" => Some(Level::Ci),
             _ => None,
         }
     }
@@ -30,6 +35,7 @@ impl Level {
         match self {
             Level::Short => "short",
             Level::Full => "full",
+            Level::Ci => "ci",
         }
     }
 }
@@ -85,6 +91,12 @@ impl Params {
                 faults: 3000,
                 hostile_procs: 6,
                 hostile_ops: 4000,
+            },
+            Level::Ci => Params {
+                unbind_cycles: 250,
+                crash_cycles: 50,
+                reload_cycles: 25,
+                ..Params::of(Level::Full)
             },
         }
     }
