@@ -120,6 +120,27 @@ fn racing_writer(stop: Arc<AtomicBool>, mut rng: Rng) -> u64 {
     done
 }
 
+/// Opens sim0's `rpmsg-raw` device while the racing writer runs. Its
+/// number may just have been another device's, which the racer then
+/// opens by its old path and closes at once when it sees the name (see
+/// `open_ept`): an EBUSY that lasts a moment is that, one that lasts is a
+/// failure.
+fn open_raw_beside_racer(t: &Target) -> Res<fs::File> {
+    let node = t
+        .channel("rpmsg-raw")?
+        .chrdev()
+        .ok_or("no rpmsg-raw char device")?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match crate::sys::open_dev(&dev_path(&node), false) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            r => return r.ctx(format_args!("open /dev/{node}")),
+        }
+    }
+}
+
 /// Unbinds and binds sim0's virtio device `unbind_cycles` times with
 /// traffic on sim1 that must lose nothing. Every tenth cycle waits for
 /// every channel, starts an echo writer on a new endpoint and opens the
@@ -149,15 +170,7 @@ pub fn unbind_bind(cx: &Ctx) -> Res {
                 // must not meet them.
                 drop(doomed.take());
                 let t = Target::ready(SIM0)?;
-                echo(
-                    &open_node(
-                        &t.channel("rpmsg-raw")?
-                            .chrdev()
-                            .ok_or("no rpmsg-raw char device")?,
-                        false,
-                    )?,
-                    &payload(cycle, 64),
-                )?;
+                echo(&open_raw_beside_racer(&t)?, &payload(cycle, 64))?;
                 let d = Doomed::start(&t, &mut rng)?;
                 thread::sleep(Duration::from_millis(rng.range(0, 30)));
                 d.tearing();

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::ensure;
 use crate::error::{Context, Res};
 use crate::suite::common::*;
 use crate::uapi::RPMSG_ADDR_ANY;
+use crate::{sys, topo};
 
 /// Bytes in front of every stress message: stream, sequence number and
 /// the checksum of the rest.
@@ -151,8 +153,28 @@ pub fn echo_stream(f: &File, stream: u32, mut rng: Rng, window: usize, until: Un
 /// opens it.
 pub fn open_ept(t: &Target, tag: &str, src: u32, dst: u32, nonblock: bool) -> Res<Ept> {
     let (ctrl_name, ctrl) = t.open_ctrl()?;
-    let mut e = Ept::create(&ctrl, &ctrl_name, &unique_name(tag), src, dst)?;
+    let name = unique_name(tag);
+    let mut e = Ept::create(&ctrl, &ctrl_name, &name, src, dst)?;
     e.open(nonblock).ctx(format_args!("open /dev/{}", e.node))?;
+    // Numbers are reused at once (the lowest free one, as upstream): if
+    // the device went away (an unbind) before the open, /dev/<node> may
+    // already be another device, which must not stay open or be destroyed
+    // in our place.
+    let opened = e
+        .file()?
+        .metadata()
+        .ctx("fstat")
+        .map(|m| sys::dev_split(m.rdev()))?;
+    let (major, minor) = opened;
+    let now = topo::read_attr(format!("/sys/dev/char/{major}:{minor}/name")).unwrap_or_default();
+    if now != name {
+        e.close();
+        e.gone();
+        return Err(format!(
+            "/dev/{} is now another device ({now:?}), not {name}",
+            e.node
+        ));
+    }
     Ok(e)
 }
 
