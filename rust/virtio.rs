@@ -123,7 +123,7 @@ unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize, to_shared: boo
     };
     let head = shared.wrapping_neg() % WORD;
     let mut i = 0;
-    // SAFETY (of every access below): `i < len` or `i + WORD <= len`, so
+    // SAFETY: Of every access below: `i < len` or `i + WORD <= len`, so
     // each access lies inside the ranges the caller vouches for; the shared
     // side's word accesses are aligned because `shared + head` is, and
     // `i - head` stays a multiple of `WORD`. The private side may be
