@@ -26,6 +26,8 @@ const QUEUE_SRC: u32 = 0x3600;
 const MSG_SIZE: usize = 32;
 /// Messages beyond the bound, which must be dropped and counted.
 const EXCESS: u32 = 5;
+/// A flood far below the largest bound.
+const LARGE_FLOOD: u32 = 600;
 
 fn insmod(name: &str, params: &str) -> std::io::Result<()> {
     let f = File::open(Path::new(MODULES).join(format!("{name}.ko")))?;
@@ -54,9 +56,9 @@ impl Drop for Restore {
     }
 }
 
-/// An endpoint fed `bound + EXCESS` messages by a source with nobody
-/// reading keeps exactly `bound` of them, the oldest, and counts the rest.
-fn check_bound(bound: u32, excess: u32) -> Res {
+/// An endpoint fed `n` messages by a source with nobody reading keeps the
+/// oldest `bound` of them (all if fewer) and counts the rest as dropped.
+fn check_bound(bound: u32, n: u32) -> Res {
     let t = Target::ready(SIM0)?;
     let source = Announced::new(&t, "qlen", "source", None)?;
     let (ctrl_name, ctrl) = t.open_ctrl()?;
@@ -75,7 +77,6 @@ fn check_bound(bound: u32, excess: u32) -> Res {
         "rx_queue_len={bound}: the endpoint's queue bound is {}",
         q.max
     );
-    let n = bound + excess;
     let before = quiesce(&t.sim)?;
     let bufs = before.get("tx_bufs_avail")?;
     let cmd = format!("source {} {QUEUE_SRC} {n} {MSG_SIZE}", source.addr);
@@ -87,20 +88,22 @@ fn check_bound(bound: u32, excess: u32) -> Res {
             && s.get("tx_bufs_avail").ok()? == bufs;
         done.then_some(())
     })?;
+    let kept = n.min(bound);
     let q = charlayer::rx_queue(&ept.node)?.ok_or("rx_queue vanished")?;
     ensure!(
-        q.queued == u64::from(bound) && q.dropped == u64::from(excess),
-        "rx_queue_len={bound}, {n} messages unread: queued {}, dropped {}; expected {bound} \
-         and {excess}",
+        q.queued == u64::from(kept) && q.dropped == u64::from(n - kept),
+        "rx_queue_len={bound}, {n} messages unread: queued {}, dropped {}; expected {kept} \
+         and {}",
         q.queued,
-        q.dropped
+        q.dropped,
+        n - kept
     );
-    drain_source(f, bound, MSG_SIZE).map_err(|e| format!("rx_queue_len={bound}: {e}"))?;
+    drain_source(f, kept, MSG_SIZE).map_err(|e| format!("rx_queue_len={bound}: {e}"))?;
     let mut buf = [0u8; 64];
     expect_errno(
         sys::read(f, &mut buf),
         libc::EAGAIN,
-        format_args!("rx_queue_len={bound}: read after {bound} messages"),
+        format_args!("rx_queue_len={bound}: read after {kept} messages"),
     )?;
     // The endpoint goes on working after the drops.
     echo_via_source(&t, &source, f)
@@ -148,48 +151,9 @@ pub fn rx_queue_len(cx: &Ctx) -> Res {
     }
     for bound in [1, 7, 8] {
         reload_char(&format!("rx_queue_len={bound}"))?;
-        check_bound(bound, EXCESS)?;
+        check_bound(bound, bound + EXCESS)?;
     }
     // The largest bound: a flood far below it is kept whole.
     reload_char(&format!("rx_queue_len={RX_QUEUE_MAX}"))?;
-    check_bound_large()?;
-    Ok(())
-}
-
-fn check_bound_large() -> Res {
-    const N: u32 = 600;
-    let t = Target::ready(SIM0)?;
-    let source = Announced::new(&t, "qmax", "source", None)?;
-    let (ctrl_name, ctrl) = t.open_ctrl()?;
-    let mut ept = Ept::create(
-        &ctrl,
-        &ctrl_name,
-        &unique_name("qmax"),
-        QUEUE_SRC,
-        source.addr,
-    )?;
-    ept.open(true).ctx("open")?;
-    let f = ept.file()?;
-    let q = charlayer::rx_queue(&ept.node)?.ok_or("no rx_queue in debugfs")?;
-    ensure!(
-        q.max == u64::from(RX_QUEUE_MAX),
-        "rx_queue_len={RX_QUEUE_MAX}: the queue bound is {}",
-        q.max
-    );
-    let before = quiesce(&t.sim)?;
-    let cmd = format!("source {} {QUEUE_SRC} {N} {MSG_SIZE}", source.addr);
-    t.sim.control(&cmd).ctx(format_args!("{SIM0}: {cmd}"))?;
-    wait_for("the flood to be received", SETTLE, || {
-        let s = t.sim.stats().ok()?;
-        (s.delta(&before, "source.tx_msgs").ok()? == u64::from(N)
-            && s.get("source.pending").ok()? == 0)
-            .then_some(())
-    })?;
-    wait_for("every message queued", REPLY, || {
-        let q = charlayer::rx_queue(&ept.node).ok()??;
-        (q.queued == u64::from(N)).then_some(())
-    })?;
-    let q = charlayer::rx_queue(&ept.node)?.ok_or("rx_queue vanished")?;
-    ensure!(q.dropped == 0, "rx_queue_len={RX_QUEUE_MAX}: {q:?}");
-    drain_source(f, N, MSG_SIZE)
+    check_bound(RX_QUEUE_MAX, LARGE_FLOOD)
 }
