@@ -167,6 +167,12 @@ pub fn ioctl_bad_addr(
 }
 
 /// Switches `O_NONBLOCK`.
+pub fn is_nonblocking(fd: &impl AsRawFd) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes no pointer.
+    let flags = cvt_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_NONBLOCK != 0)
+}
+
 pub fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> io::Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: F_GETFL/F_SETFL take no pointer.

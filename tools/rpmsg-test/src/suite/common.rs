@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::endpoint::{dev_path, wait_for, Ept};
 use crate::ensure;
-use crate::error::{describe, Context, Res};
+use crate::error::{describe, expect_errno, Context, Res};
 use crate::sim::{Sim, Stats};
 use crate::sys;
 use crate::topo::{self, ChannelId, Remote};
@@ -493,7 +493,17 @@ pub fn expect_silence(f: &File, dur: Duration) -> Res {
 
 /// Waits for POLLERR: `rpmsg_eptdev_poll()` returns exactly EPOLLERR once
 /// the endpoint is gone.
+///
+/// The kernel's `rpmsg_eptdev_poll()` tests the endpoint without
+/// `ept_lock`, then passes it to `rpmsg_poll()` under the lock, which
+/// warns (`WARN_ON(!ept)`) when a teardown cleared it in between. On that
+/// char layer the endpoint's end is first awaited with `O_NONBLOCK` reads
+/// (`EPIPE`); only then, with the endpoint gone for good, is poll asked.
+/// The callers' devices have no message queued.
 pub fn wait_pollerr(f: &File, timeout: Duration) -> Res {
+    if !crate::charlayer::is_rust() {
+        wait_epipe(f, timeout)?;
+    }
     let ev = sys::poll(f, libc::POLLIN | libc::POLLOUT, Duration::ZERO).ctx("poll")?;
     if ev == libc::POLLERR {
         return Ok(());
@@ -506,6 +516,21 @@ pub fn wait_pollerr(f: &File, timeout: Duration) -> Res {
             .filter(|&ev| ev == libc::POLLERR)
             .map(drop)
     })
+}
+
+/// Waits until a non-blocking read of `f` fails with `EPIPE`; any other
+/// result than `EAGAIN` fails.
+fn wait_epipe(f: &File, timeout: Duration) -> Res {
+    let was_nonblocking = sys::is_nonblocking(f).ctx("F_GETFL")?;
+    sys::set_nonblocking(f, true).ctx("set O_NONBLOCK")?;
+    let mut buf = [0u8; 64];
+    let res = wait_for("EPIPE", timeout, || match sys::read(f, &mut buf) {
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => None,
+        other => Some(other),
+    })
+    .and_then(|r| expect_errno(r, libc::EPIPE, "read while the endpoint goes away"));
+    sys::set_nonblocking(f, was_nonblocking).ctx("restore O_NONBLOCK")?;
+    res
 }
 
 /// Runs a blocking `read` on a clone of `f` on another thread, so a case can
