@@ -10,11 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpmsg_test::endpoint::{dev_path, Ept};
-use rpmsg_test::error::{Context, Res};
-use rpmsg_test::sys;
-use rpmsg_test::topo::{self, ChannelId};
-use rpmsg_test::uapi::RPMSG_ADDR_ANY;
+use rpmsg::endpoint::{dev_path, EptDev as Ept};
+use rpmsg::error::IoContext;
+use rpmsg::sys;
+use rpmsg::topo::{self, ChannelId};
+use rpmsg::uapi::RPMSG_ADDR_ANY;
+
+type Res<T = ()> = Result<T, String>;
 
 const USAGE: &str = "usage: rpmsg list
        rpmsg echo [--ctrl /dev/rpmsg_ctrl0] [--src <addr>] --dst <addr> [--timeout <s>] <text>...";
@@ -35,7 +37,7 @@ fn list() -> Res {
     }
 
     println!("\n{:<48} {:>10} {:>10}  DRIVER", "CHANNEL", "SRC", "DST");
-    for c in topo::channels().ctx(format_args!("list {}", topo::BUS_DEVICES))? {
+    for c in topo::channels().what(format_args!("list {}", topo::BUS_DEVICES))? {
         // After probe `src` holds the address the driver's endpoint got.
         let src = c
             .attr("src")
@@ -56,7 +58,7 @@ fn list() -> Res {
         "DEVICE", "NAME", "SRC", "DST"
     );
     let mut nodes: Vec<String> = fs::read_dir("/dev")
-        .ctx("list /dev")?
+        .what("list /dev")?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with("rpmsg") || n.starts_with("ttyRPMSG"))
         .collect();
@@ -134,18 +136,18 @@ fn echo(args: &[String]) -> Res {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("bad control device {ctrl:?}"))?;
-    let ctrl_file = sys::open_dev(Path::new(&ctrl), false).ctx(format_args!("open {ctrl}"))?;
+    let ctrl_file = sys::open_dev(Path::new(&ctrl), false).what(format_args!("open {ctrl}"))?;
     let name = format!("rpmsg-echo-{}", std::process::id());
     // Destroyed when it goes out of scope, whatever happens below.
     let mut ept = Ept::create(&ctrl_file, &ctrl_name, &name, src, dst)?;
     ept.open(false)
-        .ctx(format_args!("open /dev/{}", ept.node))?;
+        .what(format_args!("open /dev/{}", ept.node))?;
     let f = ept.file()?;
-    let n = sys::write(f, text.as_bytes()).ctx("send")?;
+    let n = sys::write(f, text.as_bytes()).what("send")?;
     if n != text.len() {
         return Err(format!("sent {n} of {} bytes", text.len()));
     }
-    let ev = sys::poll(f, libc::POLLIN, timeout).ctx("poll")?;
+    let ev = sys::poll(f, libc::POLLIN, timeout).what("poll")?;
     if ev & libc::POLLIN == 0 {
         return Err(if ev == 0 {
             format!("no reply within {} s", timeout.as_secs_f64())
@@ -154,7 +156,7 @@ fn echo(args: &[String]) -> Res {
         });
     }
     let mut buf = vec![0u8; 4096];
-    let n = sys::read(f, &mut buf).ctx("receive")?;
+    let n = sys::read(f, &mut buf).what("receive")?;
     println!("{}", String::from_utf8_lossy(&buf[..n]));
     Ok(())
 }
