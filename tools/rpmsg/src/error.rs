@@ -70,6 +70,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Io { what, source } if what.is_empty() => f.write_str(&describe_long(source)),
             Error::Io { what, source } => write!(f, "{what}: {}", describe_long(source)),
             Error::NotFound(s) | Error::Busy(s) | Error::Timeout(s) | Error::Invalid(s) => {
                 f.write_str(s)
@@ -84,6 +85,13 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// An I/O error without context (prefer [`IoContext::what`]).
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::io("", e)
     }
 }
 
