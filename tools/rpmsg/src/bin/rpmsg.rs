@@ -200,8 +200,7 @@ impl Args {
         }
         let n = self.words.len();
         if n < min || n > max {
-            let first = self.help.lines().next().unwrap_or("");
-            return Err(usage(first.trim_start_matches("usage: ").to_owned()));
+            return Err(usage(self.help.lines().next().unwrap_or("").to_owned()));
         }
         Ok(self.words)
     }
