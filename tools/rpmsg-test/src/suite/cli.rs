@@ -155,14 +155,16 @@ pub fn list(_cx: &Ctx) -> Res {
             .lines()
             .find(|l| l.split_whitespace().next() == Some(name))
             .ok_or_else(|| format!("rpmsg list has no line for {name}:\n{}", text.stdout))?;
-        for want in [t.remote.rproc.as_str(), "running", t.vdev.as_str()] {
+        // The state sysfs shows (`attached` for the simulator's remotes).
+        let state = t.remote.state().ctx(format_args!("state of {name}"))?;
+        for want in [t.remote.rproc.as_str(), state.as_str(), t.vdev.as_str()] {
             ensure!(
                 line.contains(want),
                 "rpmsg list: {name}'s line {line:?} lacks {want:?}"
             );
         }
         json.says(&format!(
-            "{{\"name\":\"{name}\",\"remoteproc\":\"{}\",\"state\":\"running\"",
+            "{{\"name\":\"{name}\",\"remoteproc\":\"{}\",\"state\":\"{state}\"",
             t.remote.rproc
         ))?;
         for (chan, _, driver) in DEFAULT_CHANNELS {
