@@ -1,7 +1,7 @@
 //! Helpers shared by the cases: finding a remote's devices, endpoint and
 //! channel guards that clean up on drop, and message exchange.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,16 +67,10 @@ pub fn text_payload(tag: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes a sysfs attribute in one `write(2)`, as the kernel expects.
+/// Writes a sysfs attribute in one `write(2)`, as the kernel expects (the
+/// `rpmsg` library's).
 pub fn write_attr(path: &Path, value: &str) -> Res {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .ctx(format_args!("open {}", path.display()))?;
-    let n = sys::write(&f, value.as_bytes())
-        .ctx(format_args!("write {value:?} to {}", path.display()))?;
-    ensure!(n == value.len(), "short write to {}", path.display());
-    Ok(())
+    rpmsg::bind::write_attr(path, value).map_err(String::from)
 }
 
 /// Waits until the remote has stopped exchanging messages (the kernel's
