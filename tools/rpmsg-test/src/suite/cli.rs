@@ -226,9 +226,10 @@ pub fn ping_echo(cx: &Ctx) -> Res {
         .split('/')
         .filter_map(|x| x.parse().ok())
         .collect();
+    // The debug guests' clock may tick in jiffies: 0 ms is a valid minimum.
     ensure!(
-        v.len() == 4 && v.windows(2).all(|w| w[0] <= w[1]) && v[0] > 0.0,
-        "rtt figures {rtt:?} are not 4 ascending positive numbers"
+        v.len() == 4 && v.windows(2).all(|w| w[0] <= w[1]) && v[0] >= 0.0,
+        "rtt figures {rtt:?} are not 4 ascending numbers"
     );
     cx.note(format!("rpmsg ping sim0/rpmsg-raw: rtt {rtt}"));
     let echo = rpmsg(&["echo", "sim0/rpmsg-raw", "hello", "from", "the", "cli"])?.ok()?;
