@@ -434,7 +434,7 @@ fn list_text(rows: &[RemoteRow], chans: &[ChannelRow], devices: &[DeviceRow]) ->
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
     o += &format!(
         "{:<12} {:<12} {:<9} {:<9} {:<17} CTRL\n",
-        "REMOTEPROC", "", "STATE", "VIRTIO", "BUS"
+        "REMOTE", "DEVICE", "STATE", "VIRTIO", "BUS"
     );
     if rows.is_empty() {
         o += "(none: no remoteproc driver, or the rpmsg bus is not on a remote processor)\n";
