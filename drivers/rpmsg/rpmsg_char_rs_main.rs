@@ -7,7 +7,7 @@
 //! `rpmsg_ctrl`). Unlike upstream, an endpoint's receive queue is bounded:
 //! see Documentation/userspace-abi.md.
 
-use core::fmt;
+use core::{fmt, mem::MaybeUninit};
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::{
     c_str, debugfs,
@@ -60,6 +60,10 @@ module! {
 /// The largest `rx_queue_len`: the ring's slot array (24 bytes a slot) must
 /// stay an allocation that succeeds in atomic context.
 const RX_QUEUE_LEN_MAX: u32 = 65536;
+
+/// Writes up to this size are copied on the stack: the payload of the
+/// default 512-byte buffer, and more.
+const SMALL_WRITE: usize = 512;
 
 /// Minors per region, as upstream (`MINORMASK + 1`).
 const DEV_MAX: u32 = 1 << 20;
@@ -159,8 +163,9 @@ struct Queue {
     ring: Ring,
     /// The endpoint went away: readers get EPIPE.
     dead: bool,
-    /// Readers asleep on `readq`.
-    sleepers: u32,
+    /// A reader went to sleep on `readq` since the last wake-up: the next
+    /// message wakes it, the ones after that need not (it is awake).
+    reader_asleep: bool,
     /// A poll registered on `readq` since the device was opened.
     polled: bool,
     dropped: u64,
@@ -171,13 +176,30 @@ struct Queue {
 #[pin_data]
 struct RxQueue {
     max: usize,
+    /// Lock order: `sleep` before `queue`.
     #[pin]
     queue: SpinLock<Queue>,
+    /// Readers go to sleep on `readq` holding this, not `queue`: the wait
+    /// ends (`finish_wait()`) with the lock taken again, and may spin there
+    /// on `readq`'s own lock while a waker holds it; with `queue` held,
+    /// every message behind it would spin too. Whoever wakes a sleeping
+    /// reader takes it, so that the reader is either on `readq` already or
+    /// will see the change when it checks under `queue`.
+    #[pin]
+    sleep: SpinLock<()>,
     #[pin]
     readq: PollCondVar,
     /// Flow control from the remote (RPMSG_GET_OUTGOING_FLOWCONTROL).
     #[pin]
     flow: SpinLock<(bool, bool)>,
+}
+
+impl RxQueue {
+    /// Wakes readers asleep on `readq` (and pollers).
+    fn wake_readers(&self) {
+        let _sleep = self.sleep.lock();
+        self.readq.notify_all();
+    }
 }
 
 impl Handler for RxQueue {
@@ -192,14 +214,17 @@ impl Handler for RxQueue {
                 return Err(ENOBUFS);
             }
             q.received += 1;
-            q.sleepers > 0 || q.polled
+            (core::mem::take(&mut q.reader_asleep), q.polled)
         };
-        // Readers go to sleep, and polls register, under `queue`: with
-        // none of them there is nobody to wake, and a stream that the
-        // reader keeps up with no longer takes `readq`'s lock per message
-        // against the reader's own wait.
-        if wake {
-            self.readq.notify_all();
+        // One wake-up per sleep: a woken reader that has not run yet needs
+        // no second one. A stream the reader keeps up with takes neither
+        // `sleep` nor `readq`'s lock. Polls registered before they checked
+        // `queue`: they need no `sleep`, but a wake-up per message, as
+        // upstream (edge-triggered epoll counts on it).
+        match wake {
+            (true, _) => self.wake_readers(),
+            (false, true) => self.readq.notify_all(),
+            (false, false) => {}
         }
         Ok(())
     }
@@ -271,7 +296,8 @@ impl EptDev {
         let rx = Arc::pin_init(
             pin_init!(RxQueue {
                 max,
-                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, sleepers: 0, polled: false, dropped: 0, received: 0 }),
+                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, reader_asleep: false, polled: false, dropped: 0, received: 0 }),
+                sleep <- new_spinlock!(()),
                 readq <- new_poll_condvar!("EptDev::readq"),
                 flow <- new_spinlock!((false, false)),
             }),
@@ -346,7 +372,7 @@ impl EptDev {
             st.chardev.take()
         };
         self.rx.queue.lock().dead = true;
-        self.rx.readq.notify_all();
+        self.rx.wake_readers();
         drop(chardev);
         self._debugfs.lock().take();
     }
@@ -431,9 +457,9 @@ impl chrdev::Ops for EptDev {
         if this.state.lock().ept.is_none() {
             return Err(EPIPE);
         }
-        let msg = {
-            let mut q = this.rx.queue.lock();
-            loop {
+        let msg = loop {
+            {
+                let mut q = this.rx.queue.lock();
                 if let Some(msg) = q.ring.pop() {
                     break msg;
                 }
@@ -443,12 +469,17 @@ impl chrdev::Ops for EptDev {
                 if nonblock {
                     return Err(EAGAIN);
                 }
-                q.sleepers += 1;
-                let signal = this.rx.readq.wait_interruptible(&mut q);
-                q.sleepers -= 1;
-                if signal {
-                    return Err(ERESTARTSYS);
+            }
+            let mut sleep = this.rx.sleep.lock();
+            {
+                let mut q = this.rx.queue.lock();
+                if q.ring.len > 0 || q.dead {
+                    continue;
                 }
+                q.reader_asleep = true;
+            }
+            if this.rx.readq.wait_interruptible(&mut sleep) {
+                return Err(ERESTARTSYS);
             }
         };
         // One read, one message: a short buffer gets the start of it and
@@ -467,9 +498,20 @@ impl chrdev::Ops for EptDev {
         nonblock: bool,
     ) -> Result<usize> {
         let len = data.len();
-        let mut buf = KVec::new();
+        // A message that fits the default buffer is copied on the stack,
+        // a larger one (the bus may take it, or refuse it with EMSGSIZE)
+        // into the heap.
+        let mut small = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
+        let mut large = KVec::new();
+        let buf: &[u8] = match small.get_mut(..len) {
+            Some(small) => data.copy_from_iter_raw(small),
+            None => {
+                data.copy_from_iter_vec(&mut large, GFP_KERNEL)?;
+                &large
+            }
+        };
         // As upstream's copy_from_iter_full(): all or EFAULT.
-        if data.copy_from_iter_vec(&mut buf, GFP_KERNEL)? != len {
+        if buf.len() != len {
             return Err(EFAULT);
         }
         // The send may wait for a transmit buffer (up to the bus's
@@ -481,13 +523,14 @@ impl chrdev::Ops for EptDev {
             st.senders += 1;
             ept
         };
-        let res = ept.send_to(&buf, this.info.dst, nonblock);
+        let res = ept.send_to(buf, this.info.dst, nonblock);
         // Ours goes first: `take_endpoint` hands out the last reference.
         drop(ept);
         {
             let mut st = this.state.lock();
             st.senders -= 1;
-            if st.senders == 0 {
+            // Only `take_endpoint` waits, once it has taken the endpoint.
+            if st.senders == 0 && st.ept.is_none() {
                 this.senders_done.notify_all();
             }
         }
