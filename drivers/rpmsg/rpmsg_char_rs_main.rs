@@ -368,10 +368,12 @@ impl EptDev {
             if st.rpdev.take().is_none() {
                 return;
             }
+            // Before the endpoint goes: reads fail with EPIPE from the
+            // moment it is gone, queued messages or not, as upstream's.
+            self.rx.queue.lock().dead = true;
             drop(self.take_endpoint(&mut st));
             st.chardev.take()
         };
-        self.rx.queue.lock().dead = true;
         self.rx.wake_readers();
         drop(chardev);
         self._debugfs.lock().take();
@@ -454,17 +456,16 @@ impl chrdev::Ops for EptDev {
         out: &mut IovIterDest<'_>,
         nonblock: bool,
     ) -> Result<usize> {
-        if this.state.lock().ept.is_none() {
-            return Err(EPIPE);
-        }
+        // An open file has its endpoint until `destroy` marks the queue
+        // dead: no need for `state` here.
         let msg = loop {
             {
                 let mut q = this.rx.queue.lock();
-                if let Some(msg) = q.ring.pop() {
-                    break msg;
-                }
                 if q.dead {
                     return Err(EPIPE);
+                }
+                if let Some(msg) = q.ring.pop() {
+                    break msg;
                 }
                 if nonblock {
                     return Err(EAGAIN);
