@@ -12,7 +12,6 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::{
     c_str, debugfs,
     fs::{File, LocalFile},
-    ioctl::{_IO, _IOR, _IOW},
     iov::{IovIterDest, IovIterSource},
     new_poll_condvar,
     prelude::*,
@@ -36,12 +35,18 @@ mod rpmsg_rs {
     pub mod num;
     pub mod rpmsg;
     pub mod rpmsg_driver;
+    pub mod uapi;
 }
 
 use rpmsg_rs::chrdev::{self, CharDevice, Ids, Region};
 use rpmsg_rs::num::U64;
-use rpmsg_rs::rpmsg::{ChannelInfo, NAME_SIZE};
+use rpmsg_rs::rpmsg::ChannelInfo;
 use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler, NoHandler};
+use rpmsg_rs::uapi::{
+    self, EPOLLERR, EPOLLIN, EPOLLPRI, EPOLLRDNORM, RPMSG_CREATE_DEV_IOCTL, RPMSG_CREATE_EPT_IOCTL,
+    RPMSG_DESTROY_EPT_IOCTL, RPMSG_GET_OUTGOING_FLOWCONTROL, RPMSG_RELEASE_DEV_IOCTL,
+    RPMSG_SET_INCOMING_FLOWCONTROL,
+};
 
 module! {
     type: CharModule,
@@ -67,27 +72,6 @@ const SMALL_WRITE: usize = 512;
 
 /// Minors per region, as upstream (`MINORMASK + 1`).
 const DEV_MAX: u32 = 1 << 20;
-
-const RPMSG_CREATE_EPT_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x1);
-const RPMSG_DESTROY_EPT_IOCTL: u32 = _IO(0xb5, 0x2);
-const RPMSG_CREATE_DEV_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x3);
-const RPMSG_RELEASE_DEV_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x4);
-const RPMSG_GET_OUTGOING_FLOWCONTROL: u32 = _IOR::<i32>(0xb5, 0x5);
-const RPMSG_SET_INCOMING_FLOWCONTROL: u32 = _IOR::<i32>(0xb5, 0x6);
-
-/// `struct rpmsg_endpoint_info` (only its size matters for the numbers).
-#[allow(dead_code)]
-#[repr(C)]
-struct EndpointInfo {
-    name: [u8; NAME_SIZE],
-    src: u32,
-    dst: u32,
-}
-
-const EPOLLIN: u32 = 0x1;
-const EPOLLPRI: u32 = 0x2;
-const EPOLLERR: u32 = 0x8;
-const EPOLLRDNORM: u32 = 0x40;
 
 /// What both drivers share: char regions and instance numbers.
 struct Shared {
@@ -652,16 +636,7 @@ impl PinnedDrop for CtrlDev {
 impl chrdev::Ops for CtrlDev {
     fn ioctl(this: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         // As upstream, the argument is read before the command is looked at.
-        let mut raw = [0u8; core::mem::size_of::<EndpointInfo>()];
-        UserSlice::new(kernel::uaccess::UserPtr::from_addr(arg), raw.len())
-            .reader()
-            .read_slice(&mut raw)?;
-        let mut name = [0u8; NAME_SIZE];
-        name.copy_from_slice(&raw[..NAME_SIZE]);
-        name[NAME_SIZE - 1] = 0;
-        let src = u32::from_ne_bytes([raw[32], raw[33], raw[34], raw[35]]);
-        let dst = u32::from_ne_bytes([raw[36], raw[37], raw[38], raw[39]]);
-        let info = ChannelInfo::from_c_name(&name, src, dst);
+        let info = uapi::read_endpoint_info(arg)?;
 
         let mut st = this.state.lock();
         if st.chardev.is_none() {
