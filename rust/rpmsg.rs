@@ -20,9 +20,9 @@ use kernel::{
 };
 
 /// Length of a channel name field, terminator included.
-pub const NAME_SIZE: usize = 32;
+pub const NAME_SIZE: usize = bindings::RPMSG_NAME_SIZE as usize;
 /// The wildcard address.
-pub const ADDR_ANY: u32 = u32::MAX;
+pub const ADDR_ANY: u32 = bindings::RPMSG_ADDR_ANY;
 
 // The protocol code is little-endian only (see rust/proto/src/msg.rs).
 const _: () = assert!(cfg!(target_endian = "little"));

@@ -11,6 +11,9 @@
 #   BENCH_ROUNDS=<n>               rounds of C then Rust (default 4)
 #   BENCH_RTTS=<n>                 echo round trips per size (default 10000)
 #   BENCH_MSGS=<n>                 messages per streaming run (default 50000)
+#   BENCH_CASES=echo,sink,source   which cases run (default all of them)
+#   BENCH_PROFILE=<n>              sample the kernel during each case and print
+#                                  its <n> busiest functions (profile.txt)
 #   BENCH_SIZE_ARCHS="x86_64 arm"  architectures whose module sizes are reported
 #                                  (each needs its bench kernel, built once)
 #   BENCH_OUT=<dir>                where the results go (default: the clone's
@@ -21,12 +24,14 @@ source "$(dirname "$0")/lib.sh"
 export KFLAVOUR=bench
 BENCH_ROUNDS="${BENCH_ROUNDS:-4}" BENCH_RTTS="${BENCH_RTTS:-10000}" BENCH_MSGS="${BENCH_MSGS:-50000}"
 BENCH_SIZE_ARCHS="${BENCH_SIZE_ARCHS:-x86_64 arm}"
+BENCH_CASES="${BENCH_CASES:-echo,sink,source}" BENCH_PROFILE="${BENCH_PROFILE:-0}"
 out="${BENCH_OUT:-$RUN_DIR/bench/$ARCH}"
+[[ "$BENCH_PROFILE" =~ ^[0-9]+$ ]] || die "BENCH_PROFILE=$BENCH_PROFILE: expected a number"
 for v in BENCH_ROUNDS BENCH_RTTS BENCH_MSGS; do
 	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: expected a positive number"
 done
 mkdir -p "$out"
-rm -f "$out"/{guest.log,footprint.txt,bench.json,bench.svg,table.txt}
+rm -f "$out"/{guest.log,footprint.txt,bench.json,bench.svg,table.txt,profile.txt}
 start=$SECONDS
 
 # The host tool first: quick, and a broken toolchain shows at once.
@@ -51,11 +56,15 @@ fi
 
 log "booting the bench guest: $BENCH_ROUNDS round(s) of $(awk '!/^#/ && NF { print $1 }' "$ROOT/scripts/bench-stacks" | uniq | xargs)"
 guest_rc=0
-STACK=bench MODE=bench BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_OPTS="--rtts $BENCH_RTTS --msgs $BENCH_MSGS" \
+STACK=bench MODE=bench BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_OPTS="--rtts $BENCH_RTTS --msgs $BENCH_MSGS --cases $BENCH_CASES --profile $BENCH_PROFILE" \
 	QEMU_APPEND="$append" QEMU_TIMEOUT="${QEMU_TIMEOUT:-3600}" \
 	"$ROOT/scripts/run-qemu.sh" || guest_rc=$?
 cp "$RUN_DIR/$ARCH-bench-bench/ktap.log" "$out/guest.log" 2>/dev/null || true
 cp "$RUN_DIR/$ARCH-bench-bench/console.log" "$out/console.log" 2>/dev/null || true
+if [ "$BENCH_PROFILE" != 0 ]; then
+	grep -a '^BENCH-PROFILE ' "$out/guest.log" | sed 's/^BENCH-PROFILE //' > "$out/profile.txt" || true
+	log "kernel profile of each case: $out/profile.txt"
+fi
 
 # Module footprint: what each stack's modules take, as built for the bench
 # kernel of each architecture (llvm-size's Berkeley format: text counts all

@@ -7,12 +7,11 @@
 //! `rpmsg_ctrl`). Unlike upstream, an endpoint's receive queue is bounded:
 //! see Documentation/userspace-abi.md.
 
-use core::fmt;
+use core::{fmt, mem::MaybeUninit};
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::{
     c_str, debugfs,
     fs::{File, LocalFile},
-    ioctl::{_IO, _IOR, _IOW},
     iov::{IovIterDest, IovIterSource},
     new_poll_condvar,
     prelude::*,
@@ -36,12 +35,18 @@ mod rpmsg_rs {
     pub mod num;
     pub mod rpmsg;
     pub mod rpmsg_driver;
+    pub mod uapi;
 }
 
 use rpmsg_rs::chrdev::{self, CharDevice, Ids, Region};
 use rpmsg_rs::num::U64;
-use rpmsg_rs::rpmsg::{ChannelInfo, NAME_SIZE};
+use rpmsg_rs::rpmsg::ChannelInfo;
 use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler, NoHandler};
+use rpmsg_rs::uapi::{
+    self, EPOLLERR, EPOLLIN, EPOLLPRI, EPOLLRDNORM, RPMSG_CREATE_DEV_IOCTL, RPMSG_CREATE_EPT_IOCTL,
+    RPMSG_DESTROY_EPT_IOCTL, RPMSG_GET_OUTGOING_FLOWCONTROL, RPMSG_RELEASE_DEV_IOCTL,
+    RPMSG_SET_INCOMING_FLOWCONTROL,
+};
 
 module! {
     type: CharModule,
@@ -61,29 +66,12 @@ module! {
 /// stay an allocation that succeeds in atomic context.
 const RX_QUEUE_LEN_MAX: u32 = 65536;
 
+/// Writes up to this size are copied on the stack: the payload of the
+/// default 512-byte buffer, and more.
+const SMALL_WRITE: usize = 512;
+
 /// Minors per region, as upstream (`MINORMASK + 1`).
 const DEV_MAX: u32 = 1 << 20;
-
-const RPMSG_CREATE_EPT_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x1);
-const RPMSG_DESTROY_EPT_IOCTL: u32 = _IO(0xb5, 0x2);
-const RPMSG_CREATE_DEV_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x3);
-const RPMSG_RELEASE_DEV_IOCTL: u32 = _IOW::<EndpointInfo>(0xb5, 0x4);
-const RPMSG_GET_OUTGOING_FLOWCONTROL: u32 = _IOR::<i32>(0xb5, 0x5);
-const RPMSG_SET_INCOMING_FLOWCONTROL: u32 = _IOR::<i32>(0xb5, 0x6);
-
-/// `struct rpmsg_endpoint_info` (only its size matters for the numbers).
-#[allow(dead_code)]
-#[repr(C)]
-struct EndpointInfo {
-    name: [u8; NAME_SIZE],
-    src: u32,
-    dst: u32,
-}
-
-const EPOLLIN: u32 = 0x1;
-const EPOLLPRI: u32 = 0x2;
-const EPOLLERR: u32 = 0x8;
-const EPOLLRDNORM: u32 = 0x40;
 
 /// What both drivers share: char regions and instance numbers.
 struct Shared {
@@ -159,8 +147,9 @@ struct Queue {
     ring: Ring,
     /// The endpoint went away: readers get EPIPE.
     dead: bool,
-    /// Readers asleep on `readq`.
-    sleepers: u32,
+    /// A reader went to sleep on `readq` since the last wake-up: the next
+    /// message wakes it, the ones after that need not (it is awake).
+    reader_asleep: bool,
     /// A poll registered on `readq` since the device was opened.
     polled: bool,
     dropped: u64,
@@ -171,13 +160,30 @@ struct Queue {
 #[pin_data]
 struct RxQueue {
     max: usize,
+    /// Lock order: `sleep` before `queue`.
     #[pin]
     queue: SpinLock<Queue>,
+    /// Readers go to sleep on `readq` holding this, not `queue`: the wait
+    /// ends (`finish_wait()`) with the lock taken again, and may spin there
+    /// on `readq`'s own lock while a waker holds it; with `queue` held,
+    /// every message behind it would spin too. Whoever wakes a sleeping
+    /// reader takes it, so that the reader is either on `readq` already or
+    /// will see the change when it checks under `queue`.
+    #[pin]
+    sleep: SpinLock<()>,
     #[pin]
     readq: PollCondVar,
     /// Flow control from the remote (RPMSG_GET_OUTGOING_FLOWCONTROL).
     #[pin]
     flow: SpinLock<(bool, bool)>,
+}
+
+impl RxQueue {
+    /// Wakes readers asleep on `readq` (and pollers).
+    fn wake_readers(&self) {
+        let _sleep = self.sleep.lock();
+        self.readq.notify_all();
+    }
 }
 
 impl Handler for RxQueue {
@@ -192,14 +198,17 @@ impl Handler for RxQueue {
                 return Err(ENOBUFS);
             }
             q.received += 1;
-            q.sleepers > 0 || q.polled
+            (core::mem::take(&mut q.reader_asleep), q.polled)
         };
-        // Readers go to sleep, and polls register, under `queue`: with
-        // none of them there is nobody to wake, and a stream that the
-        // reader keeps up with no longer takes `readq`'s lock per message
-        // against the reader's own wait.
-        if wake {
-            self.readq.notify_all();
+        // One wake-up per sleep: a woken reader that has not run yet needs
+        // no second one. A stream the reader keeps up with takes neither
+        // `sleep` nor `readq`'s lock. Polls registered before they checked
+        // `queue`: they need no `sleep`, but a wake-up per message, as
+        // upstream (edge-triggered epoll counts on it).
+        match wake {
+            (true, _) => self.wake_readers(),
+            (false, true) => self.readq.notify_all(),
+            (false, false) => {}
         }
         Ok(())
     }
@@ -271,7 +280,8 @@ impl EptDev {
         let rx = Arc::pin_init(
             pin_init!(RxQueue {
                 max,
-                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, sleepers: 0, polled: false, dropped: 0, received: 0 }),
+                queue <- new_spinlock!(Queue { ring: Ring::new(), dead: false, reader_asleep: false, polled: false, dropped: 0, received: 0 }),
+                sleep <- new_spinlock!(()),
                 readq <- new_poll_condvar!("EptDev::readq"),
                 flow <- new_spinlock!((false, false)),
             }),
@@ -342,11 +352,13 @@ impl EptDev {
             if st.rpdev.take().is_none() {
                 return;
             }
+            // Before the endpoint goes: reads fail with EPIPE from the
+            // moment it is gone, queued messages or not, as upstream's.
+            self.rx.queue.lock().dead = true;
             drop(self.take_endpoint(&mut st));
             st.chardev.take()
         };
-        self.rx.queue.lock().dead = true;
-        self.rx.readq.notify_all();
+        self.rx.wake_readers();
         drop(chardev);
         self._debugfs.lock().take();
     }
@@ -428,27 +440,31 @@ impl chrdev::Ops for EptDev {
         out: &mut IovIterDest<'_>,
         nonblock: bool,
     ) -> Result<usize> {
-        if this.state.lock().ept.is_none() {
-            return Err(EPIPE);
-        }
-        let msg = {
-            let mut q = this.rx.queue.lock();
-            loop {
-                if let Some(msg) = q.ring.pop() {
-                    break msg;
-                }
+        // An open file has its endpoint until `destroy` marks the queue
+        // dead: no need for `state` here.
+        let msg = loop {
+            {
+                let mut q = this.rx.queue.lock();
                 if q.dead {
                     return Err(EPIPE);
+                }
+                if let Some(msg) = q.ring.pop() {
+                    break msg;
                 }
                 if nonblock {
                     return Err(EAGAIN);
                 }
-                q.sleepers += 1;
-                let signal = this.rx.readq.wait_interruptible(&mut q);
-                q.sleepers -= 1;
-                if signal {
-                    return Err(ERESTARTSYS);
+            }
+            let mut sleep = this.rx.sleep.lock();
+            {
+                let mut q = this.rx.queue.lock();
+                if q.ring.len > 0 || q.dead {
+                    continue;
                 }
+                q.reader_asleep = true;
+            }
+            if this.rx.readq.wait_interruptible(&mut sleep) {
+                return Err(ERESTARTSYS);
             }
         };
         // One read, one message: a short buffer gets the start of it and
@@ -467,9 +483,20 @@ impl chrdev::Ops for EptDev {
         nonblock: bool,
     ) -> Result<usize> {
         let len = data.len();
-        let mut buf = KVec::new();
+        // A message that fits the default buffer is copied on the stack,
+        // a larger one (the bus may take it, or refuse it with EMSGSIZE)
+        // into the heap.
+        let mut small = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
+        let mut large = KVec::new();
+        let buf: &[u8] = match small.get_mut(..len) {
+            Some(small) => data.copy_from_iter_raw(small),
+            None => {
+                data.copy_from_iter_vec(&mut large, GFP_KERNEL)?;
+                &large
+            }
+        };
         // As upstream's copy_from_iter_full(): all or EFAULT.
-        if data.copy_from_iter_vec(&mut buf, GFP_KERNEL)? != len {
+        if buf.len() != len {
             return Err(EFAULT);
         }
         // The send may wait for a transmit buffer (up to the bus's
@@ -481,13 +508,14 @@ impl chrdev::Ops for EptDev {
             st.senders += 1;
             ept
         };
-        let res = ept.send_to(&buf, this.info.dst, nonblock);
+        let res = ept.send_to(buf, this.info.dst, nonblock);
         // Ours goes first: `take_endpoint` hands out the last reference.
         drop(ept);
         {
             let mut st = this.state.lock();
             st.senders -= 1;
-            if st.senders == 0 {
+            // Only `take_endpoint` waits, once it has taken the endpoint.
+            if st.senders == 0 && st.ept.is_none() {
                 this.senders_done.notify_all();
             }
         }
@@ -608,16 +636,7 @@ impl PinnedDrop for CtrlDev {
 impl chrdev::Ops for CtrlDev {
     fn ioctl(this: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         // As upstream, the argument is read before the command is looked at.
-        let mut raw = [0u8; core::mem::size_of::<EndpointInfo>()];
-        UserSlice::new(kernel::uaccess::UserPtr::from_addr(arg), raw.len())
-            .reader()
-            .read_slice(&mut raw)?;
-        let mut name = [0u8; NAME_SIZE];
-        name.copy_from_slice(&raw[..NAME_SIZE]);
-        name[NAME_SIZE - 1] = 0;
-        let src = u32::from_ne_bytes([raw[32], raw[33], raw[34], raw[35]]);
-        let dst = u32::from_ne_bytes([raw[36], raw[37], raw[38], raw[39]]);
-        let info = ChannelInfo::from_c_name(&name, src, dst);
+        let info = uapi::read_endpoint_info(arg)?;
 
         let mut st = this.state.lock();
         if st.chardev.is_none() {

@@ -94,6 +94,14 @@ struct RxStats {
 struct Rx {
     vq: Option<Virtqueue>,
     bufs: Option<Arc<SharedBuffer>>,
+    /// Where a message is copied before it is validated, so that the
+    /// remote cannot change what was checked; one buffer's size.
+    scratch: KVec<u8>,
+    acct: RxAccount,
+}
+
+/// What the receive path counts and how often it complains.
+struct RxAccount {
     stats: RxStats,
     ratelimit: RateLimit,
 }
@@ -169,8 +177,8 @@ impl Vrp {
     }
 
     /// Logs bad input from the remote, rate-limited.
-    fn complain(&self, rx: &mut Rx, args: fmt::Arguments<'_>) {
-        if let Verdict::Print { suppressed } = rx.ratelimit.check(self.now_ms()) {
+    fn complain(&self, acct: &mut RxAccount, args: fmt::Arguments<'_>) {
+        if let Verdict::Print { suppressed } = acct.ratelimit.check(self.now_ms()) {
             if suppressed > 0 {
                 vrp_log!(
                     dev_warn,
@@ -185,40 +193,39 @@ impl Vrp {
 
     /// Handles everything the remote put into the receive queue.
     fn receive(this: ArcBorrow<'_, Self>) {
-        let mut rx = this.rx.lock();
+        let mut guard = this.rx.lock();
+        let Rx {
+            vq,
+            bufs,
+            scratch,
+            acct,
+        } = &mut *guard;
+        let (Some(vq), Some(bufs)) = (vq.as_mut(), bufs.as_deref()) else {
+            return;
+        };
         let mut handled = 0;
-        loop {
-            let Some(bufs) = rx.bufs.clone() else { return };
-            let Some(vq) = rx.vq.as_mut() else { return };
-            let Some((token, used)) = vq.get_buf() else {
-                break;
-            };
+        while let Some((token, used)) = vq.get_buf() {
             // Tokens are ours (buffer index + 1); the ring already checked
             // that the remote returned a buffer we gave it.
             let idx = token - 1;
             if idx >= this.nbufs {
                 continue;
             }
-            let mut msg = [0u8; BUF_SIZE];
-            Self::receive_one(&this, &mut rx, &bufs, idx, used, &mut msg);
+            Self::receive_one(&this, acct, bufs, idx, used, scratch);
             // The buffer always goes back, whatever was in it.
-            if let Some(vq) = rx.vq.as_mut() {
-                if vq
-                    .add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, token)
-                    .is_err()
-                {
-                    vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
-                }
+            if vq
+                .add_buf(bufs, Self::rx_off(idx), BUF_SIZE, false, token)
+                .is_err()
+            {
+                vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
             }
             handled += 1;
         }
         if handled > 0 {
-            if let Some(vq) = rx.vq.as_mut() {
-                vq.kick();
-            }
+            vq.kick();
         }
-        if rx.stats.ring_broken == 0 && rx.vq.as_ref().is_some_and(|vq| vq.is_broken()) {
-            rx.stats.ring_broken = 1;
+        if acct.stats.ring_broken == 0 && vq.is_broken() {
+            acct.stats.ring_broken = 1;
             vrp_log!(
                 dev_err,
                 this,
@@ -229,31 +236,34 @@ impl Vrp {
 
     fn receive_one(
         this: &ArcBorrow<'_, Self>,
-        rx: &mut Rx,
+        acct: &mut RxAccount,
         bufs: &SharedBuffer,
         idx: usize,
         used: u32,
-        msg: &mut [u8; BUF_SIZE],
+        scratch: &mut [u8],
     ) {
         let used = used as usize;
         if !(HEADER_LEN..=BUF_SIZE).contains(&used) {
-            rx.stats.dropped_bad_len += 1;
+            acct.stats.dropped_bad_len += 1;
             this.complain(
-                rx,
+                acct,
                 fmt!("dropped rx buffer {idx}: used length {used} out of range"),
             );
             return;
         }
         // One snapshot: the remote cannot change what we validate.
-        if bufs.read(Self::rx_off(idx), &mut msg[..used]).is_err() {
+        let Some(msg) = scratch.get_mut(..used) else {
+            return;
+        };
+        if bufs.read(Self::rx_off(idx), msg).is_err() {
             return;
         }
-        let hdr = match Header::parse(&msg[..used]) {
+        let hdr = match Header::parse(msg) {
             Ok(hdr) => hdr,
             Err(MsgError::BadLength) | Err(_) => {
-                rx.stats.dropped_bad_hdr += 1;
+                acct.stats.dropped_bad_hdr += 1;
                 this.complain(
-                    rx,
+                    acct,
                     fmt!("dropped message: header length beyond the {used} bytes received"),
                 );
                 return;
@@ -262,14 +272,14 @@ impl Vrp {
         let len = usize::from(hdr.len);
         let payload = &mut msg[HEADER_LEN..HEADER_LEN + len];
         if hdr.dst == NS_ADDR && this.ns_enabled {
-            Self::name_service(this, rx, payload);
+            Self::name_service(this, acct, payload);
             return;
         }
         let ept = this.endpoints.lock().get(&hdr.dst).cloned();
         let Some(ept) = ept else {
-            rx.stats.dropped_no_ept += 1;
+            acct.stats.dropped_no_ept += 1;
             this.complain(
-                rx,
+                acct,
                 fmt!(
                     "dropped message from {:#x}: no endpoint at {:#x}",
                     hdr.src,
@@ -278,19 +288,19 @@ impl Vrp {
             );
             return;
         };
-        rx.stats.msgs += 1;
+        acct.stats.msgs += 1;
         if ept.deliver(payload, hdr.src).is_err() {
-            rx.stats.dropped_cb_error += 1;
+            acct.stats.dropped_cb_error += 1;
         }
     }
 
-    fn name_service(this: &ArcBorrow<'_, Self>, rx: &mut Rx, payload: &[u8]) {
+    fn name_service(this: &ArcBorrow<'_, Self>, acct: &mut RxAccount, payload: &[u8]) {
         let ns = match NsMsg::parse(payload) {
             Ok(ns) => ns,
             Err(e) => {
-                rx.stats.ns_bad += 1;
+                acct.stats.ns_bad += 1;
                 this.complain(
-                    rx,
+                    acct,
                     fmt!(
                         "dropped malformed name-service message ({} bytes): {e:?}",
                         payload.len()
@@ -311,7 +321,7 @@ impl Vrp {
                 ns.name.as_str(),
                 ns.addr
             );
-            rx.stats.ns_destroyed += 1;
+            acct.stats.ns_destroyed += 1;
             if Channel::unregister(&vrp, &info).is_err() {
                 vrp_log!(dev_err, this, "rpmsg_destroy_channel failed\n");
             }
@@ -323,7 +333,7 @@ impl Vrp {
                 ns.name.as_str(),
                 ns.addr
             );
-            rx.stats.ns_created += 1;
+            acct.stats.ns_created += 1;
             if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
                 vrp_log!(dev_err, this, "rpmsg_create_channel failed: {:?}\n", e);
             }
@@ -367,7 +377,7 @@ impl Vrp {
     }
 
     fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rx = this.rx.lock().stats;
+        let rx = this.rx.lock().acct.stats;
         let (tx_msgs, tx_dropped) = {
             let tx = this.tx.lock();
             (tx.msgs, tx.dropped_removed)
@@ -462,13 +472,15 @@ impl Transport for Vrp {
             }
             if let Some(idx) = this.get_tx_buf(&mut tx) {
                 let off = this.tx_off(idx);
-                let bufs = tx.bufs.clone().ok_or(ENODEV)?;
+                let Tx { vq, bufs, msgs, .. } = &mut *tx;
+                let (Some(vq), Some(bufs)) = (vq.as_mut(), bufs.as_deref()) else {
+                    return Err(ENODEV);
+                };
                 bufs.write(off, &hdr.to_bytes())?;
                 bufs.write(off + HEADER_LEN, data)?;
-                let vq = tx.vq.as_mut().ok_or(ENODEV)?;
-                vq.add_buf(&bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
+                vq.add_buf(bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
                 vq.kick();
-                tx.msgs += 1;
+                *msgs += 1;
                 return Ok(());
             }
             if !wait {
@@ -543,6 +555,7 @@ impl virtio::Driver for Vrp {
             return Err(EINVAL);
         }
         let bufs = Arc::new(vdev.alloc_shared(total * BUF_SIZE)?, GFP_KERNEL)?;
+        let scratch = KVec::from_elem(0, BUF_SIZE, GFP_KERNEL)?;
         for idx in 0..nbufs {
             rvq.add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, idx + 1)?;
         }
@@ -556,7 +569,7 @@ impl virtio::Driver for Vrp {
                 ns_enabled,
                 nbufs,
                 started: Instant::now(),
-                rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), stats: RxStats::default(), ratelimit: RateLimit::new() }, "Vrp::rx"),
+                rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), scratch, acct: RxAccount { stats: RxStats::default(), ratelimit: RateLimit::new() } }, "Vrp::rx"),
                 tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, poll_armed: false, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
                 sendq <- new_poll_condvar!("Vrp::sendq"),
                 endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),

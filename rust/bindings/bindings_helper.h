@@ -17,5 +17,15 @@
 /* The contract an rpmsg transport implements; not an installed header. */
 #include "rpmsg_internal.h"
 
+/*
+ * The poll masks are casts (`(__force __poll_t)0x1`), which bindgen does not
+ * evaluate: constants of their values, as the kernel's own bindings do.
+ */
+const __poll_t RPMSG_RS_EPOLLIN = EPOLLIN;
+const __poll_t RPMSG_RS_EPOLLPRI = EPOLLPRI;
+const __poll_t RPMSG_RS_EPOLLOUT = EPOLLOUT;
+const __poll_t RPMSG_RS_EPOLLERR = EPOLLERR;
+const __poll_t RPMSG_RS_EPOLLRDNORM = EPOLLRDNORM;
+
 #include "../helpers.h"
 #include "../rpmsg_driver_helpers.h"

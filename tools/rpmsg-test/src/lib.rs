@@ -15,6 +15,7 @@ pub mod endpoint;
 pub mod error;
 pub mod kmsg;
 pub mod ktap;
+pub mod profile;
 pub mod sim;
 pub mod suite;
 pub mod sys;

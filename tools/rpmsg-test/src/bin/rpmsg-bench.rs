@@ -3,6 +3,7 @@
 //! ```text
 //! rpmsg-bench clock
 //! rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]
+//!                  [--cases echo,sink,source] [--profile <top>]
 //! ```
 //!
 //! `clock` checks that the guest's clock can time single round trips (not
@@ -12,7 +13,9 @@
 //! `sink` endpoints and out of a `source`. Every sample is one line
 //! `BENCH key=value ...` on stdout, a failed case one line `BENCH-ERROR ...`;
 //! the host's `bench-report` reads them back. Pairing the stacks and
-//! computing ratios is the host's business.
+//! computing ratios is the host's business. `--profile` samples the kernel
+//! during each case and prints its `<top>` functions as `BENCH-PROFILE`
+//! lines (where the CPU time goes; `rpmsg_test::profile`).
 
 use std::fs::File;
 use std::process::ExitCode;
@@ -21,15 +24,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rpmsg_test::bounded;
+use rpmsg_test::charlayer;
 use rpmsg_test::endpoint::{dev_path, wait_for, Ept};
 use rpmsg_test::error::{describe, Context, Res, ERESTARTSYS};
+use rpmsg_test::profile;
 use rpmsg_test::sim::{Sim, Stats};
 use rpmsg_test::sys;
 use rpmsg_test::topo;
 use rpmsg_test::uapi::RPMSG_ADDR_ANY;
 
 const USAGE: &str = "usage: rpmsg-bench clock
-       rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]";
+       rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]
+                       [--cases echo,sink,source] [--profile <top>]";
 
 const ECHO_SIZES: [usize; 3] = [1, 64, 496];
 const STREAM_SIZES: [usize; 2] = [16, 496];
@@ -76,6 +82,9 @@ struct Opts {
     round: u32,
     rtts: usize,
     msgs: usize,
+    cases: Vec<String>,
+    /// Functions to print per case from a kernel profile; 0: no profile.
+    profile: usize,
 }
 
 impl Opts {
@@ -85,6 +94,8 @@ impl Opts {
             round: 0,
             rtts: 10_000,
             msgs: 20_000,
+            cases: ["echo", "sink", "source"].map(String::from).to_vec(),
+            profile: 0,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -100,6 +111,17 @@ impl Opts {
                 "--round" => o.round = num()? as u32,
                 "--rtts" => o.rtts = num()?,
                 "--msgs" => o.msgs = num()?,
+                "--profile" => o.profile = num()?,
+                "--cases" => {
+                    o.cases = v.split(',').map(String::from).collect();
+                    if let Some(c) = o
+                        .cases
+                        .iter()
+                        .find(|c| !["echo", "sink", "source"].contains(&c.as_str()))
+                    {
+                        return Err(format!("--cases: unknown case {c}\n{USAGE}"));
+                    }
+                }
                 _ => return Err(format!("unknown option {a}\n{USAGE}")),
             }
         }
@@ -264,6 +286,16 @@ fn run(o: &Opts) -> Res<usize> {
 
     let mut failed = 0;
     let mut case = |what: String, f: Box<dyn FnOnce() -> Res<String> + Send>| {
+        let profiler = match o.profile {
+            0 => None,
+            _ => match profile::Profiler::start() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    println!("BENCH-ERROR {} {what} reason=profile: {e}", b.label);
+                    None
+                }
+            },
+        };
         let r = bounded::spawn("bench-case", f)
             .map_err(|e| format!("spawn: {e}"))
             .and_then(|t| {
@@ -278,15 +310,19 @@ fn run(o: &Opts) -> Res<usize> {
                 println!("BENCH-ERROR {} {what} reason={e}", b.label);
             }
         }
+        if let Some(p) = profiler {
+            print_profile(&b.label, &what, p, o.profile);
+        }
     };
-    for size in ECHO_SIZES {
+    let wanted = |c: &str| o.cases.iter().any(|w| w == c);
+    for size in ECHO_SIZES.into_iter().filter(|_| wanted("echo")) {
         let (b, rtts) = (b.clone(), o.rtts);
         case(
             format!("case=echo size={size} eps=1"),
             Box::new(move || echo_case(&b, echo, size, rtts)),
         );
     }
-    for size in STREAM_SIZES {
+    for size in STREAM_SIZES.into_iter().filter(|_| wanted("sink")) {
         for eps in SINK_EPTS {
             let (b, sinks, msgs) = (b.clone(), sinks.clone(), o.msgs);
             case(
@@ -295,7 +331,7 @@ fn run(o: &Opts) -> Res<usize> {
             );
         }
     }
-    for size in STREAM_SIZES {
+    for size in STREAM_SIZES.into_iter().filter(|_| wanted("source")) {
         let (b, msgs) = (b.clone(), o.msgs);
         case(
             format!("case=source size={size} eps=1"),
@@ -303,6 +339,39 @@ fn run(o: &Opts) -> Res<usize> {
         );
     }
     Ok(failed)
+}
+
+/// Prints a case's `top` kernel functions and stacks by samples, as shares
+/// of the samples outside the idle loop.
+fn print_profile(label: &str, what: &str, p: profile::Profiler, top: usize) {
+    let prof = match p.finish() {
+        Ok(f) => f,
+        Err(e) => {
+            println!("BENCH-ERROR {label} {what} reason=profile: {e}");
+            return;
+        }
+    };
+    let busy: u64 = prof
+        .functions
+        .iter()
+        .filter(|(f, _)| !profile::is_idle(f))
+        .map(|f| f.1)
+        .sum();
+    let idle: u64 = prof.functions.iter().map(|f| f.1).sum::<u64>() - busy;
+    println!("BENCH-PROFILE {label} {what} busy_samples={busy} idle_samples={idle}");
+    let leaf = |s: &str| s.split(" <- ").next().unwrap_or("").to_owned();
+    for (kind, list) in [("fn", &prof.functions), ("stack", &prof.stacks)] {
+        for (f, n) in list
+            .iter()
+            .filter(|(f, _)| !profile::is_idle(&leaf(f)))
+            .take(top)
+        {
+            println!(
+                "BENCH-PROFILE {label} {what} pct={:.1} samples={n} {kind}={f}",
+                *n as f64 * 100.0 / busy.max(1) as f64
+            );
+        }
+    }
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
@@ -501,11 +570,18 @@ fn source_case(b: &Bench, source: u32, size: usize, msgs: usize) -> Res<String> 
     let sent = after.delta(&cost.sim, "source.tx_msgs")?;
     rpmsg_test::ensure!(
         lost == 0 && bad == 0 && sent == msgs as u64,
-        "the source sent {sent} of {msgs}; {lost} never arrived{}, {bad} out of order or corrupt",
+        "the source sent {sent} of {msgs}; {lost} never arrived{}, {bad} out of order or corrupt; \
+         char layer's queue: {}",
         if interrupted {
             " (none for 5 s, reader interrupted)"
         } else {
             ""
+        },
+        // Where they went: still queued (a reader not woken) or dropped.
+        match charlayer::rx_queue(&ept.node) {
+            Ok(Some(q)) => format!("{q:?}"),
+            Ok(None) => "not the Rust one".into(),
+            Err(e) => e,
         }
     );
     Ok(format!(

@@ -419,6 +419,39 @@ pub fn difference(got: &[u8], want: &[u8]) -> String {
     }
 }
 
+/// Waits until the remote's source has sent `n` messages since `before`
+/// and has every receive buffer back, so the host has handled them all.
+/// Fails only once nothing moves for [`SETTLE`]: a flood of tens of
+/// thousands of messages takes longer than that under KASAN on a busy
+/// machine, without anything being wrong.
+pub fn wait_source_drained(sim: &Sim, before: &Stats, n: u32) -> Res {
+    let bufs = before.get("tx_bufs_avail")?;
+    let mut seen = None;
+    let mut since = Instant::now();
+    loop {
+        let s = sim.stats()?;
+        let now = (
+            s.delta(before, "source.tx_msgs")?,
+            s.get("source.pending")?,
+            s.get("tx_bufs_avail")?,
+        );
+        if now == (u64::from(n), 0, bufs) {
+            return Ok(());
+        }
+        if seen != Some(now) {
+            (seen, since) = (Some(now), Instant::now());
+        } else if since.elapsed() >= SETTLE {
+            let (sent, pending, avail) = now;
+            return Err(format!(
+                "the source's flood stopped: {sent} of {n} sent, {pending} pending, \
+                 {avail} of {bufs} buffers back, nothing moved for {} s",
+                SETTLE.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Sends `data` to an echo service and checks the reply.
 pub fn echo(f: &File, data: &[u8]) -> Res {
     send(f, data)?;

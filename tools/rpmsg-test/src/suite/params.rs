@@ -78,16 +78,9 @@ fn check_bound(bound: u32, n: u32) -> Res {
         q.max
     );
     let before = quiesce(&t.sim)?;
-    let bufs = before.get("tx_bufs_avail")?;
     let cmd = format!("source {} {QUEUE_SRC} {n} {MSG_SIZE}", source.addr);
     t.sim.control(&cmd).ctx(format_args!("{SIM0}: {cmd}"))?;
-    wait_for("the flood to be sent and received", SETTLE, || {
-        let s = t.sim.stats().ok()?;
-        let done = s.delta(&before, "source.tx_msgs").ok()? == u64::from(n)
-            && s.get("source.pending").ok()? == 0
-            && s.get("tx_bufs_avail").ok()? == bufs;
-        done.then_some(())
-    })?;
+    wait_source_drained(&t.sim, &before, n)?;
     let kept = n.min(bound);
     let q = charlayer::rx_queue(&ept.node)?.ok_or("rx_queue vanished")?;
     ensure!(

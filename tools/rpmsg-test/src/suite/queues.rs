@@ -362,18 +362,9 @@ pub fn reader_never_reads(cx: &Ctx) -> Res {
     });
 
     let before = quiesce(&t.sim)?;
-    let bufs = before.get("tx_bufs_avail")?;
     let cmd = format!("source {} {BACKLOG_SRC} {n} {BACKLOG_SIZE}", source.addr);
     t.sim.control(&cmd).ctx(format_args!("{SIM0}: {cmd}"))?;
-    // The remote sent everything and the host handled it all once every
-    // receive buffer is back in the remote's hands.
-    wait_for("the flood to be sent and received", SETTLE, || {
-        let s = t.sim.stats().ok()?;
-        let done = s.delta(&before, "source.tx_msgs").ok()? == u64::from(n)
-            && s.get("source.pending").ok()? == 0
-            && s.get("tx_bufs_avail").ok()? == bufs;
-        done.then_some(())
-    })?;
+    wait_source_drained(&t.sim, &before, n)?;
 
     let keep = match bound {
         Some(b) => {
