@@ -12,6 +12,7 @@ use super::shmem::{SharedMemory, ShmSlice};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     prelude::*,
     sync::{aref::AlwaysRefCounted, Arc, ArcBorrow},
     types::Opaque,
@@ -306,10 +307,10 @@ macro_rules! result_callback {
         ) -> kernel::ffi::c_int {
             // SAFETY: The core passes the live rproc we registered.
             let (this, rp) = unsafe { (data::<T>(rproc), Rproc::from_raw(rproc)) };
-            match T::$method(this, rp) {
-                Ok(()) => 0,
-                Err(e) => e.to_errno(),
-            }
+            from_result(|| {
+                T::$method(this, rp)?;
+                Ok(0)
+            })
         }
     };
 }

@@ -9,6 +9,7 @@
 use super::bindings;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     fs::File,
     prelude::*,
     sync::{
@@ -327,8 +328,10 @@ macro_rules! send_callback {
         ) -> kernel::ffi::c_int {
             // SAFETY: As documented.
             let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
-            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
-            res.map_or_else(|e| e.to_errno(), |()| 0)
+            from_result(|| {
+                T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
+                Ok(0)
+            })
         }
     };
     ($name:ident, $wait:expr) => {
@@ -343,8 +346,10 @@ macro_rules! send_callback {
             // SAFETY: As documented.
             let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
             let dst = ept.channel_dst();
-            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
-            res.map_or_else(|e| e.to_errno(), |()| 0)
+            from_result(|| {
+                T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
+                Ok(0)
+            })
         }
     };
 }
@@ -582,7 +587,10 @@ unsafe extern "C" fn release_channel_cb<T: Transport>(
             ChannelInfo::from_raw(&*chinfo),
         )
     };
-    Channel::unregister(&ch.transport, &info).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::unregister(&ch.transport, &info)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -608,7 +616,10 @@ unsafe extern "C" fn create_ept_cb<T: Transport>(
 unsafe extern "C" fn announce_create_cb<T: Transport>(
     rpdev: *mut bindings::rpmsg_device,
 ) -> kernel::ffi::c_int {
-    Channel::<T>::announce(rpdev, false).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::<T>::announce(rpdev, false)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -617,7 +628,10 @@ unsafe extern "C" fn announce_create_cb<T: Transport>(
 unsafe extern "C" fn announce_destroy_cb<T: Transport>(
     rpdev: *mut bindings::rpmsg_device,
 ) -> kernel::ffi::c_int {
-    Channel::<T>::announce(rpdev, true).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::<T>::announce(rpdev, true)?;
+        Ok(0)
+    })
 }
 
 // Only in rpmsg_rs_kunit.ko (see rust/kunit/).
