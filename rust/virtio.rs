@@ -8,7 +8,11 @@ use super::bindings;
 use core::ptr::NonNull;
 use kernel::{
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc, ArcBorrow,
+    },
+    time::{delay::fsleep, Delta},
     types::Opaque,
 };
 
@@ -204,18 +208,27 @@ impl Drop for SharedBuffer {
 /// # Invariants
 ///
 /// `vdev` is a device on which we hold a reference and whose virtqueues
-/// were found by us and not deleted yet.
+/// were found by us and not deleted yet. `notifying` counts the [`Notify`]s
+/// of its queues that exist.
 struct VqSet {
     vdev: *mut bindings::virtio_device,
+    notifying: Atomic<u32>,
 }
 
 // SAFETY: Deleting virtqueues may happen from any thread.
 unsafe impl Send for VqSet {}
-// SAFETY: `VqSet` has no methods besides `drop`.
+// SAFETY: Shared, `VqSet` is only read (`vdev`) or updated atomically
+// (`notifying`).
 unsafe impl Sync for VqSet {}
 
 impl Drop for VqSet {
     fn drop(&mut self) {
+        // A notification sent after its queue's lock was dropped may still
+        // be on its way: it uses the queue until it returns. Senders are
+        // not held up; only the removal of a device waits here, briefly.
+        while self.notifying.load(Acquire) != 0 {
+            fsleep(Delta::from_micros(20));
+        }
         // SAFETY: By the invariant the queues exist; we hold the device.
         unsafe {
             bindings::rpmsg_rs_virtio_del_vqs(self.vdev);
@@ -288,6 +301,26 @@ impl Virtqueue {
         unsafe { bindings::virtqueue_kick(self.vq.as_ptr()) }
     }
 
+    /// The first half of [`Self::kick`], which must be serialised with the
+    /// queue's other operations: whether the device wants to be notified of
+    /// the buffers added. The notification itself ([`Notify::send`]) needs
+    /// no serialisation and is best sent after the lock is dropped: on some
+    /// transports it is a mailbox write, or (remoteproc) a call into the
+    /// remote processor's driver.
+    pub fn kick_prepare(&mut self) -> Option<Notify> {
+        // SAFETY: `vq` is live.
+        if !unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) } {
+            return None;
+        }
+        self._set.notifying.fetch_add(1, Relaxed);
+        // INVARIANT: Counted in `notifying` just now; the set's drop, which
+        // deletes `vq`, waits for it.
+        Some(Notify {
+            vq: self.vq,
+            set: NonNull::from(&*self._set),
+        })
+    }
+
     /// Turns used-buffer callbacks off (advisory).
     pub fn disable_cb(&mut self) {
         // SAFETY: `vq` is live.
@@ -311,6 +344,37 @@ impl Virtqueue {
     pub fn is_broken(&self) -> bool {
         // SAFETY: `vq` is live.
         unsafe { bindings::virtqueue_is_broken(self.vq.as_ptr()) }
+    }
+}
+
+/// A notification a device asked for ([`Virtqueue::kick_prepare`]), to be
+/// sent without the queue's lock. Send it at once: the device's removal
+/// waits for it.
+///
+/// # Invariants
+///
+/// `set` is alive and counts this notification in `notifying`; until the
+/// count drops, the set neither deletes its queues, `vq` among them, nor
+/// goes away.
+pub struct Notify {
+    vq: NonNull<bindings::virtqueue>,
+    set: NonNull<VqSet>,
+}
+
+impl Notify {
+    /// Notifies the device; `false` if the queue is broken.
+    pub fn send(self) -> bool {
+        // SAFETY: `vq` is live by the invariant; `virtqueue_notify()` may
+        // run concurrently with the queue's other operations.
+        unsafe { bindings::virtqueue_notify(self.vq.as_ptr()) }
+    }
+}
+
+impl Drop for Notify {
+    fn drop(&mut self) {
+        // SAFETY: By the invariant the set is alive until this decrement,
+        // after which this notification touches nothing of it.
+        unsafe { self.set.as_ref() }.notifying.fetch_sub(1, Release);
     }
 }
 
@@ -451,7 +515,13 @@ fn probe<T: Driver>(dev: &Device) -> Result {
     // SAFETY: The device is live; the set deletes the queues it now owns.
     unsafe { bindings::get_device(dev.raw_dev()) };
     // INVARIANT: Queues found just now; device reference taken.
-    let set = Arc::new(VqSet { vdev: dev.as_raw() }, GFP_KERNEL)?;
+    let set = Arc::new(
+        VqSet {
+            vdev: dev.as_raw(),
+            notifying: Atomic::new(0),
+        },
+        GFP_KERNEL,
+    )?;
     let mut vqs = KVec::new();
     for vq in raw.iter() {
         let vq = NonNull::new(*vq).ok_or(EINVAL)?;

@@ -139,8 +139,17 @@ struct Vrp {
     started: Instant<Monotonic>,
     #[pin]
     rx: Mutex<Rx>,
+    /// Lock order: `tx_sleep`, then `tx`.
     #[pin]
     tx: Mutex<Tx>,
+    /// A sender that found no buffer checks again and goes to sleep on
+    /// `sendq` holding this, not `tx`: a wait ends with its lock taken again
+    /// before `finish_wait()`, which may spin on `sendq`'s own lock while a
+    /// waker holds it, and with `tx` held every other sender would wait
+    /// too. Whoever wakes sleepers takes it, so that a sender is either
+    /// queued already or sees the change when it checks.
+    #[pin]
+    tx_sleep: Mutex<()>,
     /// Senders wait here for transmit buffers; poll() registers here too.
     #[pin]
     sendq: PollCondVar,
@@ -359,10 +368,6 @@ impl Vrp {
     /// A transmit buffer came back: wakes whoever waits for one.
     fn tx_done(this: ArcBorrow<'_, Self>) {
         {
-            // A sender checks for a buffer and goes onto `sendq` under this
-            // lock (the condition variable queues it before unlocking):
-            // taking it here means the sender either sees this buffer or is
-            // already queued, so the wake-up cannot fall in between.
             let mut tx = this.tx.lock();
             if tx.poll_armed {
                 tx.poll_armed = false;
@@ -373,7 +378,17 @@ impl Vrp {
                 }
             }
         }
-        this.sendq.notify_all();
+        this.wake_senders();
+    }
+
+    /// Wakes senders and pollers waiting for a transmit buffer.
+    fn wake_senders(&self) {
+        // A sleeping sender checked for a buffer and went onto `sendq` under
+        // `tx_sleep` (the condition variable queues it before unlocking):
+        // taking it here means it either saw this buffer or is queued, so
+        // the wake-up cannot fall in between.
+        let _sleep = self.tx_sleep.lock();
+        self.sendq.notify_all();
     }
 
     fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -460,8 +475,10 @@ impl Transport for Vrp {
             flags: 0,
         };
         let mut left = msecs_to_jiffies(TX_TIMEOUT_MS);
-        let mut tx = this.tx.lock();
-        loop {
+        // Held from the second check on, until the sender sleeps.
+        let mut sleep = None;
+        let notify = loop {
+            let mut tx = this.tx.lock();
             if tx.vq.is_none() {
                 // The device is gone but the endpoint not yet: as upstream
                 // (which queues on the reset device), the message is
@@ -479,27 +496,36 @@ impl Transport for Vrp {
                 bufs.write(off, &hdr.to_bytes())?;
                 bufs.write(off + HEADER_LEN, data)?;
                 vq.add_buf(bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
-                vq.kick();
                 *msgs += 1;
-                return Ok(());
+                break vq.kick_prepare();
             }
             if !wait {
                 return Err(ENOMEM);
             }
+            let Some(mut sleeping) = sleep.take() else {
+                // Check again holding `tx_sleep`, then sleep.
+                drop(tx);
+                sleep = Some(this.tx_sleep.lock());
+                continue;
+            };
             // Completions interrupt us only while someone waits for them.
             tx.sleepers += 1;
             let raced = tx.sleepers == 1 && tx.vq.as_mut().is_some_and(|vq| !vq.enable_cb());
+            drop(tx);
             let res = if raced {
                 CondVarTimeoutResult::Woken { jiffies: left }
             } else {
-                this.sendq.wait_interruptible_timeout(&mut tx, left)
+                this.sendq.wait_interruptible_timeout(&mut sleeping, left)
             };
+            drop(sleeping);
+            let mut tx = this.tx.lock();
             tx.sleepers -= 1;
             if tx.sleepers == 0 && !tx.poll_armed {
                 if let Some(vq) = tx.vq.as_mut() {
                     vq.disable_cb();
                 }
             }
+            drop(tx);
             match res {
                 CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
                 CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
@@ -510,7 +536,16 @@ impl Transport for Vrp {
                     return Err(ETIMEDOUT);
                 }
             }
+        };
+        // Notifying the remote (the remoteproc driver's kick) is left out
+        // of `tx` (dropped with the loop's guard): with several senders,
+        // the next one adds its buffer meanwhile. Upstream holds its tx lock
+        // across the kick.
+        drop(sleep);
+        if let Some(notify) = notify {
+            notify.send();
         }
+        Ok(())
     }
 
     fn poll(this: &Arc<Self>, file: &File, table: &PollTable<'_>) -> u32 {
@@ -571,6 +606,7 @@ impl virtio::Driver for Vrp {
                 started: Instant::now(),
                 rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), scratch, acct: RxAccount { stats: RxStats::default(), ratelimit: RateLimit::new() } }, "Vrp::rx"),
                 tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, poll_armed: false, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
+                tx_sleep <- new_mutex!((), "Vrp::tx_sleep"),
                 sendq <- new_poll_condvar!("Vrp::sendq"),
                 endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),
                 debugfs <- new_mutex!(None, "Vrp::debugfs"),
@@ -622,7 +658,7 @@ impl virtio::Driver for Vrp {
             let mut tx = this.tx.lock();
             (tx.vq.take(), tx.bufs.take())
         };
-        this.sendq.notify_all();
+        this.wake_senders();
         let vrp: Arc<Vrp> = this.into();
         Channel::unregister_all(&vrp);
         let leftover = core::mem::take(&mut *this.endpoints.lock());
