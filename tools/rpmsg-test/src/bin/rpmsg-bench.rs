@@ -53,8 +53,9 @@ const SOURCE_DST: u32 = 0x4000;
 const SIM: &str = "sim0";
 /// The bulk case's stream, written in messages of the largest size.
 const BULK_STREAM: usize = 64 * 1024;
-/// Streams per bulk sample, for a figure above the noise.
-const BULK_STREAMS: usize = 100;
+/// Streams per bulk sample (64 MiB): a run of a second or so, far above
+/// the 10 ms steps in which the end is polled.
+const BULK_STREAMS: usize = 1000;
 /// The remote's offer for the bulk case (`bufsz` in its debugfs directory).
 const BULK_OFFER: &str = "4096 4096";
 
