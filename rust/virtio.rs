@@ -65,6 +65,9 @@ impl Device {
     /// leaves two different fillings untouched therefore did not happen,
     /// and gives `ERANGE`; it is only tried again if the first read looks
     /// untouched, so that a valid config space costs one read.
+    ///
+    /// May sleep (the transport's `get` may): process context only, as
+    /// `validate` and `probe` are.
     pub fn read_config(&self, offset: u32, buf: &mut [u8]) -> Result {
         let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
         if len == 0 {
@@ -73,8 +76,8 @@ impl Device {
         let get = |buf: &mut [u8], fill: u8| {
             buf.fill(fill);
             // SAFETY: `self` is live and `buf` is valid for writes of `len`
-            // bytes; the helper sleeps, which is allowed where a config
-            // read may be made (validate and probe run in process context).
+            // bytes (`len` is its length), which is all the helper and the
+            // transport's `get` access.
             unsafe {
                 bindings::rpmsg_rs_virtio_config_get(
                     self.as_raw(),
