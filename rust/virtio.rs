@@ -54,6 +54,50 @@ impl Device {
         unsafe { bindings::rpmsg_rs_virtio_has_feature(self.as_raw(), fbit) }
     }
 
+    /// Whether the device offers feature bit `fbit`, negotiated or not.
+    pub fn offers_feature(&self, fbit: u32) -> bool {
+        // SAFETY: `self` is live; the helper checks `fbit` against the size
+        // of the feature array before testing it.
+        unsafe { bindings::rpmsg_rs_virtio_offers_feature(self.as_raw(), fbit) }
+    }
+
+    /// Reads `buf.len()` bytes of the device's config space at `offset`:
+    /// a snapshot, which the caller validates (the device may change it).
+    ///
+    /// Transports have no way to report a range beyond the config space:
+    /// remoteproc logs it and leaves the buffer as it was. A read that
+    /// leaves two different fillings untouched therefore did not happen,
+    /// and gives `ERANGE`; it is only tried again if the first read looks
+    /// untouched, so that a valid config space costs one read.
+    ///
+    /// May sleep (the transport's `get` may): process context only, as
+    /// `validate` and `probe` are.
+    pub fn read_config(&self, offset: u32, buf: &mut [u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let get = |buf: &mut [u8], fill: u8| {
+            buf.fill(fill);
+            // SAFETY: `self` is live and `buf` is valid for writes of `len`
+            // bytes (`len` is its length), which is all the helper and the
+            // transport's `get` access.
+            unsafe {
+                bindings::rpmsg_rs_virtio_config_get(
+                    self.as_raw(),
+                    offset,
+                    buf.as_mut_ptr().cast(),
+                    len,
+                )
+            };
+            buf.iter().all(|&b| b == fill)
+        };
+        if get(buf, 0) && get(buf, 0xff) {
+            return Err(ERANGE);
+        }
+        Ok(())
+    }
+
     /// Allocates `size` bytes of memory shared with the device, from the
     /// DMA configuration of the device's parent (for a remoteproc vdev: its
     /// carveouts or per-vdev pool).
@@ -378,6 +422,38 @@ impl Drop for Notify {
     }
 }
 
+/// The features of a device whose driver may still decline some: what
+/// [`Driver::validate`] gets.
+///
+/// # Invariants
+///
+/// The device's features are not final yet (its driver's `validate`
+/// callback is running).
+pub struct Features<'a> {
+    vdev: &'a Device,
+}
+
+impl Features<'_> {
+    /// The device.
+    pub fn device(&self) -> &Device {
+        self.vdev
+    }
+
+    /// Whether `fbit` is offered by the device and by the driver.
+    pub fn has(&self, fbit: u32) -> bool {
+        self.vdev.has_feature(fbit)
+    }
+
+    /// Declines `fbit`: the device is told the driver does not use it.
+    pub fn decline(&mut self, fbit: u32) {
+        // SAFETY: `self.vdev` is live and, by the invariant, its features
+        // are not final: the virtio core writes them to the device after
+        // `validate` returns (`virtio_dev_probe`), so clearing a bit now
+        // is what it sees. The helper ignores bits beyond the array.
+        unsafe { bindings::rpmsg_rs_virtio_clear_feature(self.vdev.as_raw(), fbit) }
+    }
+}
+
 /// What a virtio driver implements.
 pub trait Driver: Send + Sync + Sized + 'static {
     /// The driver's name (`/sys/bus/virtio/drivers/<NAME>`).
@@ -391,6 +467,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// What the registration hands to every probe.
     type Context: Send + Sync;
 
+    /// Checks the device's offer (its config space) before the features
+    /// are final, and declines those it cannot use. An error fails the
+    /// probe.
+    fn validate(_features: &mut Features<'_>) -> Result {
+        Ok(())
+    }
     /// Sets the device up with its virtqueues. The device is not ready yet
     /// (no callbacks arrive before this returns).
     fn probe(vdev: &Device, vqs: KVec<Virtqueue>, ctx: &Self::Context) -> Result<Arc<Self>>;
@@ -459,6 +541,7 @@ impl<T: Driver> Registration<T> {
                 ids.as_ptr(),
                 T::FEATURES.as_ptr(),
                 nfeatures,
+                Some(validate_cb::<T>),
                 Some(probe_cb::<T>),
                 Some(remove_cb::<T>),
             )
@@ -471,6 +554,24 @@ impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered in `new`; unregistering removes every device.
         unsafe { bindings::unregister_virtio_driver(self.inner.drv.get()) };
+    }
+}
+
+/// # Safety
+///
+/// Called by the virtio core as the `validate` callback of our driver: for a
+/// live device whose features are not final yet.
+unsafe extern "C" fn validate_cb<T: Driver>(
+    vdev: *mut bindings::virtio_device,
+) -> kernel::ffi::c_int {
+    // SAFETY: The core passes a live device, which stays so during the call.
+    let vdev = unsafe { Device::from_raw(vdev) };
+    // INVARIANT: `virtio_dev_probe` calls `validate` before it finalises
+    // the features.
+    let mut features = Features { vdev };
+    match T::validate(&mut features) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 
