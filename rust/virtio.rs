@@ -7,6 +7,7 @@
 use super::bindings;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
@@ -569,10 +570,10 @@ unsafe extern "C" fn validate_cb<T: Driver>(
     // INVARIANT: `virtio_dev_probe` calls `validate` before it finalises
     // the features.
     let mut features = Features { vdev };
-    match T::validate(&mut features) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        T::validate(&mut features)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -581,10 +582,10 @@ unsafe extern "C" fn validate_cb<T: Driver>(
 unsafe extern "C" fn probe_cb<T: Driver>(vdev: *mut bindings::virtio_device) -> kernel::ffi::c_int {
     // SAFETY: The core passes a live device.
     let dev = unsafe { Device::from_raw(vdev) };
-    match probe::<T>(dev) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        probe::<T>(dev)?;
+        Ok(0)
+    })
 }
 
 fn probe<T: Driver>(dev: &Device) -> Result {
