@@ -14,7 +14,7 @@ use kernel::{
         Arc, ArcBorrow,
     },
     time::{delay::fsleep, Delta},
-    types::Opaque,
+    types::{ForeignOwnable, Opaque},
 };
 
 /// A virtio device, as the virtio core passes it to a driver.
@@ -643,7 +643,7 @@ fn probe<T: Driver>(dev: &Device) -> Result {
     let data = T::probe(dev, vqs, ctx)?;
     // SAFETY: `dev` is live; the `Arc` is released in `remove_cb`.
     unsafe {
-        bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), Arc::into_raw(data).cast_mut().cast());
+        bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), data.into_foreign());
         bindings::rpmsg_rs_virtio_device_ready(dev.as_raw());
     }
     // SAFETY: Just stored.
@@ -662,9 +662,10 @@ unsafe fn driver_data<'a, T: Driver>(
 ) -> Option<ArcBorrow<'a, T>> {
     // SAFETY: `vdev` is live.
     let data = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
-    // SAFETY: `priv` is null or holds the `Arc<T>` stored by `probe`, which
-    // `remove_cb` releases only after the queues are gone.
-    (!data.is_null()).then(|| unsafe { ArcBorrow::from_raw(data.cast::<T>()) })
+    // SAFETY: `priv` is null or holds the `Arc<T>` stored by `probe`
+    // (`into_foreign`), which `remove_cb` releases only after the queues
+    // are gone.
+    (!data.is_null()).then(|| unsafe { Arc::<T>::borrow(data) })
 }
 
 /// # Safety
@@ -676,18 +677,19 @@ unsafe extern "C" fn remove_cb<T: Driver>(vdev: *mut bindings::virtio_device) {
     // SAFETY: `vdev` is live; stop the device before taking it apart.
     unsafe { bindings::virtio_reset_device(vdev) };
     // SAFETY: `vdev` is live.
-    let raw = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) }.cast::<T>();
+    let raw = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
     if raw.is_null() {
         return;
     }
-    // SAFETY: `priv` holds the `Arc<T>` stored by a successful probe.
-    T::remove(unsafe { ArcBorrow::from_raw(raw) }, dev);
+    // SAFETY: `priv` holds the `Arc<T>` a successful probe stored
+    // (`into_foreign`).
+    T::remove(unsafe { Arc::<T>::borrow(raw) }, dev);
     // SAFETY: Taking back the reference stored by `probe`. The device was
     // reset (it raises no more interrupts) and the driver dropped its
     // queues, which deleted them, so no callback can look at `priv` again.
     unsafe {
         bindings::rpmsg_rs_virtio_set_priv(vdev, core::ptr::null_mut());
-        drop(Arc::from_raw(raw));
+        drop(Arc::<T>::from_foreign(raw));
     }
 }
 
