@@ -35,6 +35,7 @@ mod rpmsg_rs {
     pub mod bindings;
     pub mod num;
     pub mod rpmsg;
+    pub mod uapi;
     pub mod virtio;
 }
 
@@ -48,12 +49,16 @@ mod proto {
 }
 
 use proto::bufsz::{BufSizes, OfferError, CONFIG_LEN, VIRTIO_RPMSG_F_BUFSZ};
-use proto::msg::{Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR};
+use proto::msg::{
+    Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR, VIRTIO_ID_RPMSG,
+    VIRTIO_RPMSG_F_NS,
+};
 use proto::ratelimit::{RateLimit, Verdict};
 use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::{
     Channel, ChannelInfo, ChannelKind, Endpoint, NewEndpoint, Transport, ADDR_ANY,
 };
+use rpmsg_rs::uapi::EPOLLOUT;
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
 
 module! {
@@ -64,17 +69,12 @@ module! {
     license: "GPL",
 }
 
-/// `VIRTIO_RPMSG_F_NS`: the remote announces its channels.
-const VIRTIO_RPMSG_F_NS: u32 = 0;
-const VIRTIO_ID_RPMSG: u32 = 7;
 /// Buffer count limit, as upstream: at most 512, half of them each way.
 /// The sizes are 512 bytes unless the remote offers others
 /// (`VIRTIO_RPMSG_F_BUFSZ`, see `proto::bufsz`).
 const MAX_BUFS: usize = 512;
 /// How long a blocking send waits for a transmit buffer.
 const TX_TIMEOUT_MS: u32 = 15_000;
-/// `EPOLLOUT`.
-const EPOLLOUT: u32 = 0x4;
 const RX_VQ: usize = 0;
 const TX_VQ: usize = 1;
 

@@ -18,8 +18,7 @@
 
 use super::mem::DeviceMemory;
 use super::rsc::{
-    self, VdevState, VringSpec, CONFIG_ROOM, STATUS_DRIVER_OK, VIRTIO_RPMSG_F_BUFSZ,
-    VIRTIO_RPMSG_F_NS,
+    self, VdevState, VringSpec, CONFIG_ROOM, FEATURE_BUFSZ, FEATURE_NS, STATUS_DRIVER_OK,
 };
 use super::vring::{DeviceQueue, Layout, Popped, VringError};
 use crate::proto::addr::{AddrError, AddrSet};
@@ -448,12 +447,12 @@ impl Firmware {
     }
 
     /// The features the firmware offers without a buffer size offer.
-    pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
+    pub const FEATURES: u32 = FEATURE_NS;
 
     /// The features the firmware offers in its resource table.
     pub fn features(&self) -> u32 {
         match self.offer {
-            Some(_) => Self::FEATURES | VIRTIO_RPMSG_F_BUFSZ,
+            Some(_) => Self::FEATURES | FEATURE_BUFSZ,
             None => Self::FEATURES,
         }
     }
@@ -730,12 +729,12 @@ impl Firmware {
         self.queues = Some(Queues { to_host, from_host });
         self.stats.host_starts += 1;
         self.notifyid = state.notifyid;
-        self.ns_enabled = state.gfeatures & VIRTIO_RPMSG_F_NS != 0;
+        self.ns_enabled = state.gfeatures & FEATURE_NS != 0;
         // A host that acknowledges a malformed offer gets the default: it
         // should have declined (and the remote cannot tell it otherwise).
         self.sizes = self
             .offer
-            .filter(|_| state.gfeatures & VIRTIO_RPMSG_F_BUFSZ != 0)
+            .filter(|_| state.gfeatures & FEATURE_BUFSZ != 0)
             .and_then(|o| o.sizes())
             .unwrap_or(BufSizes::DEFAULT);
         // A (re)started host driver knows no channels: announce them all.
@@ -1251,7 +1250,7 @@ mod tests {
             "nothing before DRIVER_OK"
         );
         assert!(h.receive().is_empty());
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         assert!(h.fw.service(&h.mem).to_host);
         let got = h.receive();
         assert_eq!(got.len(), 1);
@@ -1275,7 +1274,7 @@ mod tests {
         assert!(h.receive().is_empty());
     }
 
-    const BOTH: u32 = VIRTIO_RPMSG_F_NS | VIRTIO_RPMSG_F_BUFSZ;
+    const BOTH: u32 = FEATURE_NS | FEATURE_BUFSZ;
 
     #[test]
     fn bufsz_offer_in_the_table() {
@@ -1331,7 +1330,7 @@ mod tests {
     fn bufsz_declined_uses_the_default() {
         let mut h = Host::with_offer(Some(BufszOffer::new(4096, 4096)), 512);
         let sink = h.fw.announce("s", Service::Sink, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         assert_eq!(h.fw.sizes(), BufSizes::DEFAULT);
         h.send(0, 1030, sink, &[1u8; 497]);
@@ -1371,7 +1370,7 @@ mod tests {
         let mut h = Host::new();
         let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
         let sink = h.fw.announce("s", Service::Sink, 2000 - 1).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 2);
         h.send(0, 1030, echo, b"hello");
@@ -1475,7 +1474,7 @@ mod tests {
     fn malformed_host_messages_are_counted_and_buffers_returned() {
         let mut h = Host::new();
         let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         h.receive();
         // Header claims more payload than the buffer carries.
@@ -1505,7 +1504,7 @@ mod tests {
     #[test]
     fn host_announcements_are_recorded() {
         let mut h = Host::new();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         let mut wire = [0u8; NS_MSG_LEN];
         NsMsg {
             name: Name::new(b"rpmsg_chrdev").unwrap(),
@@ -1534,7 +1533,7 @@ mod tests {
 
     #[test]
     fn reset_leaves_what_new_makes_but_the_stats() {
-        let (mut h, _) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, _) = echo_host(FEATURE_NS);
         let src = h.fw.announce("s", Service::Source, ADDR_ANY).unwrap();
         h.fw.start_source(src, 1024, 3, 8).unwrap();
         h.fw.inject(Fault::Dst).unwrap();
@@ -1580,7 +1579,7 @@ mod tests {
     fn reset_and_restart_reannounce() {
         let mut h = Host::new();
         h.fw.announce("a", Service::Echo, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 1);
         // The host resets the device (driver removed) and probes again.
@@ -1589,7 +1588,7 @@ mod tests {
         assert!(!h.fw.running());
         let mut fresh = Host::new();
         fresh.fw = h.fw;
-        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.driver_ok(FEATURE_NS);
         fresh.fw.service(&fresh.mem);
         let got = fresh.receive();
         assert_eq!(ns(&got[0].1).name.as_str(), "a");
@@ -1598,7 +1597,7 @@ mod tests {
 
     #[test]
     fn stall_holds_host_messages_until_resume() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let src = h.fw.announce("src", Service::Source, ADDR_ANY).unwrap();
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 1);
@@ -1659,7 +1658,7 @@ mod tests {
         // A driver unbound and bound again: the host resets the device and
         // remoteproc zeroes the rings, with no kick in between, so the
         // remote first sees DRIVER_OK on fresh rings.
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let chan = NsMsg {
             name: Name::new(b"rpmsg_chrdev").unwrap(),
             addr: 1030,
@@ -1675,7 +1674,7 @@ mod tests {
         assert_eq!(h.fw.stats.host_starts, 1);
         let mut fresh = Host::new();
         fresh.fw = h.fw;
-        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.driver_ok(FEATURE_NS);
         fresh.send(0, 1030, echo, b"after");
         fresh.fw.service(&fresh.mem);
         let got = fresh.receive();
@@ -1781,7 +1780,7 @@ mod tests {
 
     #[test]
     fn frame_faults_corrupt_the_next_messages_in_order() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let tx_before = h.fw.stats.tx.msgs;
         for f in [
             Fault::UsedLen,
@@ -1829,7 +1828,7 @@ mod tests {
 
     #[test]
     fn ns_faults_are_extra_messages() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let kinds = [
             Fault::NsShort,
             Fault::NsLong,
@@ -1896,7 +1895,7 @@ mod tests {
         h.fw.inject(Fault::Dst).unwrap();
         h.fw.inject(Fault::NsFlags).unwrap();
         h.fw.inject(Fault::HdrLen).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         let got = h.receive_raw();
         assert_eq!(got.len(), 2);
@@ -1980,7 +1979,7 @@ mod tests {
     fn frame_faults_drop_exactly_the_messages_they_hit() {
         let mut h = Host::new();
         let src = h.fw.announce("flood", Service::Source, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         h.receive();
         h.fw.start_source(src, 0x400, 200, 32).unwrap();

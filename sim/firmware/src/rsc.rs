@@ -11,11 +11,12 @@
 use super::mem::{DeviceMemory, OutOfBounds};
 
 pub const RSC_VDEV: u32 = 3;
-pub const VIRTIO_ID_RPMSG: u32 = 7;
-/// `VIRTIO_RPMSG_F_NS`: the remote announces its channels.
-pub const VIRTIO_RPMSG_F_NS: u32 = 1 << 0;
-/// `VIRTIO_RPMSG_F_BUFSZ`: the remote offers buffer sizes in the config space.
-pub const VIRTIO_RPMSG_F_BUFSZ: u32 = 1 << crate::proto::bufsz::VIRTIO_RPMSG_F_BUFSZ;
+/// Feature masks of the vdev's `dfeatures` and `gfeatures` words, from the
+/// protocol's bit numbers: `VIRTIO_RPMSG_F_NS` (the remote announces its
+/// channels) and `VIRTIO_RPMSG_F_BUFSZ` (it offers buffer sizes in the
+/// config space).
+pub const FEATURE_NS: u32 = 1 << crate::proto::msg::VIRTIO_RPMSG_F_NS;
+pub const FEATURE_BUFSZ: u32 = 1 << crate::proto::bufsz::VIRTIO_RPMSG_F_BUFSZ;
 /// `VIRTIO_CONFIG_S_DRIVER_OK`.
 pub const STATUS_DRIVER_OK: u8 = 4;
 
@@ -57,7 +58,7 @@ pub fn build(out: &mut [u8; TABLE_LEN], vrings: [VringSpec; 2], features: u32, c
     put(HDR_LEN, VDEV_OFFSET as u32);
     let vdev = VDEV_OFFSET;
     put(vdev, RSC_VDEV);
-    put(vdev + 4, VIRTIO_ID_RPMSG);
+    put(vdev + 4, crate::proto::msg::VIRTIO_ID_RPMSG);
     put(vdev + VDEV_NOTIFYID, 0);
     put(vdev + 12, features);
     // `config` is at most CONFIG_ROOM bytes: within u32.
@@ -156,7 +157,7 @@ mod tests {
     #[test]
     fn layout_matches_kernel_structs() {
         let mut t = [0u8; TABLE_LEN];
-        build(&mut t, SPECS, VIRTIO_RPMSG_F_NS, &[0xa5; 66]);
+        build(&mut t, SPECS, FEATURE_NS, &[0xa5; 66]);
         // struct resource_table + one offset, fw_rsc_hdr, fw_rsc_vdev (24),
         // two fw_rsc_vdev_vring (20 each), then the config space.
         assert_eq!(TABLE_LEN, 16 + 4 + 4 + 24 + 40 + 68);
@@ -175,7 +176,7 @@ mod tests {
     fn reads_back_host_fields_and_refuses_tampering() {
         let mem = TestMem::new(0x2000, 0x100);
         let mut t = [0u8; TABLE_LEN];
-        build(&mut t, SPECS, VIRTIO_RPMSG_F_NS, &[]);
+        build(&mut t, SPECS, FEATURE_NS, &[]);
         mem.write(0x2000, &t).unwrap();
         // What the remoteproc core does: notify ids, features, status.
         mem.write_u32(0x2000 + 20 + 28 + 12, 0).unwrap();
@@ -183,7 +184,7 @@ mod tests {
         mem.write_u32(0x2000 + 20 + 16, 1).unwrap();
         mem.write(0x2000 + 20 + 24, &[STATUS_DRIVER_OK | 3])
             .unwrap();
-        let st = read_state(&mem, 0x2000, &SPECS, VIRTIO_RPMSG_F_NS).unwrap();
+        let st = read_state(&mem, 0x2000, &SPECS, FEATURE_NS).unwrap();
         assert_eq!(
             st,
             VdevState {
