@@ -7,6 +7,7 @@
 //! structures; their operations land in a [`Transport`].
 
 use super::bindings;
+use crate::proto::msg::{Name, NsMsg, NS_ADDR, NS_MSG_LEN};
 use core::ptr::NonNull;
 use kernel::{
     error::from_result,
@@ -504,15 +505,19 @@ impl<T: Transport> Channel<T> {
         }
         // SAFETY: `ept` is the channel's live default endpoint.
         let addr = unsafe { (*raw.ept).addr };
-        let mut msg = [0u8; NAME_SIZE + 8];
         let info = ChannelInfo::from_raw(&bindings::rpmsg_channel_info {
             name: raw.id.name,
             src: 0,
             dst: 0,
         });
-        copy_prefix(&mut msg, info.name());
-        copy_prefix(&mut msg[NAME_SIZE..], &addr.to_le_bytes());
-        copy_prefix(&mut msg[NAME_SIZE + 4..], &u32::from(destroy).to_le_bytes());
+        let name = Name::new(info.name()).map_err(|_| EINVAL)?;
+        let mut msg = [0u8; NS_MSG_LEN];
+        NsMsg {
+            name,
+            addr,
+            destroy,
+        }
+        .write(&mut msg);
         T::send(&ch.transport, addr, NS_ADDR, &msg, true)
     }
 
@@ -539,9 +544,6 @@ fn raw_device(dev: &kernel::device::Device) -> *mut bindings::device {
     // `Device` is a transparent wrapper of `struct device` (kernel/device.rs).
     core::ptr::from_ref(dev).cast_mut().cast()
 }
-
-/// The name-service address.
-const NS_ADDR: u32 = 53;
 
 /// # Safety
 ///
