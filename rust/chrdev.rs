@@ -18,13 +18,13 @@ use super::bindings;
 use core::{fmt, marker::PhantomData, ptr::NonNull};
 use kernel::{
     alloc::flags::__GFP_ZERO,
-    error::VTABLE_DEFAULT_ERROR,
+    error::{from_result, VTABLE_DEFAULT_ERROR},
     fs::{file::flags::O_NONBLOCK, File, LocalFile},
     iov::{IovIterDest, IovIterSource},
     module::this_module,
     prelude::*,
     sync::{poll::PollTable, Arc, ArcBorrow},
-    types::Opaque,
+    types::{ForeignOwnable, Opaque},
 };
 
 /// Number of minors a region can hold at most (`MINORMASK + 1`, the
@@ -404,9 +404,9 @@ unsafe extern "C" fn release_device<T: Ops>(dev: *mut bindings::device) {
 /// `filp` must be a file of a `CharDevice<T>` that `open_cb` accepted and
 /// that is not released yet, for the lifetime `'a`.
 unsafe fn file_data<'a, T: Ops>(filp: *mut bindings::file) -> ArcBorrow<'a, T> {
-    // SAFETY: `open_cb` stored an `Arc<T>` in `private_data`; `release_cb`
-    // takes it back only when the file is gone.
-    unsafe { ArcBorrow::from_raw((*filp).private_data.cast::<T>()) }
+    // SAFETY: `open_cb` stored an `Arc<T>` (`into_foreign`) in
+    // `private_data`; `release_cb` takes it back only when the file is gone.
+    unsafe { Arc::<T>::borrow((*filp).private_data) }
 }
 
 /// The file operations of `T`, as rpmsg_char's and rpmsg_ctrl's: no
@@ -467,15 +467,13 @@ unsafe extern "C" fn open_cb<T: Ops>(
     let data = inner.data.clone();
     // SAFETY: The file is valid for the call; nobody else uses it yet.
     let file = unsafe { File::from_raw_file(filp) };
-    match T::open(data.as_arc_borrow(), file) {
-        Ok(()) => {
-            // SAFETY: The file is being opened: its private data is ours.
-            // The reference goes back in `release_cb`.
-            unsafe { (*filp).private_data = Arc::into_raw(data).cast_mut().cast() };
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        T::open(data.as_arc_borrow(), file)?;
+        // SAFETY: The file is being opened: its private data is ours. The
+        // reference goes back in `release_cb`.
+        unsafe { (*filp).private_data = data.into_foreign() };
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -486,14 +484,12 @@ unsafe extern "C" fn release_cb<T: Ops>(
     _inode: *mut bindings::inode,
     filp: *mut bindings::file,
 ) -> kernel::ffi::c_int {
-    // SAFETY: The file is valid for the call.
-    let raw = unsafe { (*filp).private_data }.cast::<T>();
-    if raw.is_null() {
+    // SAFETY: The file is valid for the call; a non-null `private_data` is
+    // the reference `open_cb` stored (`into_foreign`). No other operation
+    // runs on a file being released, and none follows.
+    let Some(data) = (unsafe { Arc::<T>::try_from_foreign((*filp).private_data) }) else {
         return 0;
-    }
-    // SAFETY: `open_cb` stored this reference; no other operation runs on
-    // a file being released, and none follows.
-    let data = unsafe { Arc::from_raw(raw) };
+    };
     // SAFETY: The file is valid for the call.
     T::release(data.as_arc_borrow(), unsafe { File::from_raw_file(filp) });
     0
@@ -519,10 +515,7 @@ unsafe extern "C" fn read_iter_cb<T: Ops>(
         )
     };
     let nonblock = file.flags() & O_NONBLOCK != 0;
-    match T::read(data, file, out, nonblock) {
-        Ok(n) => isize::try_from(n).unwrap_or_else(|_| EOVERFLOW.to_errno() as isize),
-        Err(e) => e.to_errno() as isize,
-    }
+    from_result(|| isize::try_from(T::read(data, file, out, nonblock)?).map_err(|_| EOVERFLOW))
 }
 
 /// # Safety
@@ -543,10 +536,7 @@ unsafe extern "C" fn write_iter_cb<T: Ops>(
         )
     };
     let nonblock = file.flags() & O_NONBLOCK != 0;
-    match T::write(data, file, src, nonblock) {
-        Ok(n) => isize::try_from(n).unwrap_or_else(|_| EOVERFLOW.to_errno() as isize),
-        Err(e) => e.to_errno() as isize,
-    }
+    from_result(|| isize::try_from(T::write(data, file, src, nonblock)?).map_err(|_| EOVERFLOW))
 }
 
 /// # Safety
@@ -579,10 +569,7 @@ unsafe extern "C" fn ioctl_cb<T: Ops>(
     // SAFETY: As documented; ioctl runs under a plain `fdget()`.
     let (data, file) = unsafe { (file_data::<T>(filp), File::from_raw_file(filp)) };
     // `c_ulong` and `c_long` are `usize` and `isize` in the kernel.
-    match T::ioctl(data, file, cmd, arg) {
-        Ok(ret) => ret,
-        Err(e) => e.to_errno() as kernel::ffi::c_long,
-    }
+    from_result(|| T::ioctl(data, file, cmd, arg))
 }
 
 /// A `device_attribute` that knows its index in `Ops::ATTRS`.

@@ -41,13 +41,17 @@ void rpmsg_rs_rproc_put(struct rproc *rproc);
 /* virtio */
 int rpmsg_rs_register_virtio_driver(struct virtio_driver *drv, const char *name, struct module *owner,
 				    const struct virtio_device_id *ids, const unsigned int *features,
-				    unsigned int nfeatures, int (*probe)(struct virtio_device *vdev),
+				    unsigned int nfeatures, int (*validate)(struct virtio_device *vdev),
+				    int (*probe)(struct virtio_device *vdev),
 				    void (*remove)(struct virtio_device *vdev));
 void *rpmsg_rs_virtio_get_priv(struct virtio_device *vdev);
 struct virtio_driver *rpmsg_rs_virtio_driver_of(struct virtio_device *vdev);
 void rpmsg_rs_virtio_set_priv(struct virtio_device *vdev, void *priv);
 struct device *rpmsg_rs_virtio_dev(struct virtio_device *vdev);
 bool rpmsg_rs_virtio_has_feature(struct virtio_device *vdev, unsigned int fbit);
+bool rpmsg_rs_virtio_offers_feature(struct virtio_device *vdev, unsigned int fbit);
+void rpmsg_rs_virtio_clear_feature(struct virtio_device *vdev, unsigned int fbit);
+void rpmsg_rs_virtio_config_get(struct virtio_device *vdev, unsigned int offset, void *buf, unsigned int len);
 void rpmsg_rs_virtio_device_ready(struct virtio_device *vdev);
 void rpmsg_rs_virtio_del_vqs(struct virtio_device *vdev);
 int rpmsg_rs_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue **vqs,

@@ -12,9 +12,10 @@ use super::shmem::{SharedMemory, ShmSlice};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     prelude::*,
     sync::{aref::AlwaysRefCounted, Arc, ArcBorrow},
-    types::Opaque,
+    types::{ForeignOwnable, Opaque},
 };
 
 /// A remote processor.
@@ -105,7 +106,7 @@ impl Rproc {
         // reference in `priv_` is dropped by `release_carveout`, which the
         // core calls when it discards the entry.
         unsafe {
-            (*entry.as_ptr()).priv_ = Arc::into_raw(keep).cast_mut().cast();
+            (*entry.as_ptr()).priv_ = keep.into_foreign();
             bindings::rproc_add_carveout(self.as_raw(), entry.as_ptr());
         }
         Ok(())
@@ -145,9 +146,9 @@ unsafe extern "C" fn release_carveout(
     _rproc: *mut bindings::rproc,
     entry: *mut bindings::rproc_mem_entry,
 ) -> kernel::ffi::c_int {
-    // SAFETY: `priv_` holds the reference taken in `add_carveout`; the core
-    // calls this once, when it frees the entry.
-    drop(unsafe { Arc::from_raw((*entry).priv_.cast::<SharedMemory>().cast_const()) });
+    // SAFETY: `priv_` holds the reference taken in `add_carveout`
+    // (`into_foreign`); the core calls this once, when it frees the entry.
+    drop(unsafe { Arc::<SharedMemory>::from_foreign((*entry).priv_) });
     0
 }
 
@@ -227,8 +228,8 @@ impl<T: Operations> Registration<T> {
         // its private area; no callback can run before `rproc_add`.
         unsafe {
             bindings::rpmsg_rs_rproc_priv(rproc.as_ptr())
-                .cast::<*const T>()
-                .write(Arc::into_raw(data));
+                .cast::<*mut kernel::ffi::c_void>()
+                .write(data.into_foreign());
             bindings::rpmsg_rs_rproc_set_attach_mode(rproc.as_ptr());
         }
         // INVARIANT: The private area holds the `Arc`; `drop` releases both.
@@ -262,9 +263,9 @@ impl<T: Operations> Registration<T> {
         // callback can run any more.
         unsafe {
             let data = bindings::rpmsg_rs_rproc_priv(rproc.as_ptr())
-                .cast::<*const T>()
+                .cast::<*mut kernel::ffi::c_void>()
                 .read();
-            drop(Arc::from_raw(data));
+            drop(Arc::<T>::from_foreign(data));
             bindings::rproc_free(rproc.as_ptr());
         }
     }
@@ -285,12 +286,12 @@ impl<T: Operations> Drop for Registration<T> {
 ///
 /// `rproc` must be an rproc registered by [`Registration::new`] for `T`.
 unsafe fn data<'a, T: Operations>(rproc: *mut bindings::rproc) -> ArcBorrow<'a, T> {
-    // SAFETY: The private area holds a raw `Arc<T>` for as long as the core
-    // may call back (see `Registration`).
+    // SAFETY: The private area holds an `Arc<T>` (`into_foreign`) for as
+    // long as the core may call back (see `Registration`).
     unsafe {
-        ArcBorrow::from_raw(
+        Arc::<T>::borrow(
             bindings::rpmsg_rs_rproc_priv(rproc)
-                .cast::<*const T>()
+                .cast::<*mut kernel::ffi::c_void>()
                 .read(),
         )
     }
@@ -306,10 +307,10 @@ macro_rules! result_callback {
         ) -> kernel::ffi::c_int {
             // SAFETY: The core passes the live rproc we registered.
             let (this, rp) = unsafe { (data::<T>(rproc), Rproc::from_raw(rproc)) };
-            match T::$method(this, rp) {
-                Ok(()) => 0,
-                Err(e) => e.to_errno(),
-            }
+            from_result(|| {
+                T::$method(this, rp)?;
+                Ok(0)
+            })
         }
     };
 }

@@ -7,8 +7,10 @@
 //! structures; their operations land in a [`Transport`].
 
 use super::bindings;
+use crate::proto::msg::{Name, NsMsg, NS_ADDR, NS_MSG_LEN};
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     fs::File,
     prelude::*,
     sync::{
@@ -327,8 +329,10 @@ macro_rules! send_callback {
         ) -> kernel::ffi::c_int {
             // SAFETY: As documented.
             let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
-            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
-            res.map_or_else(|e| e.to_errno(), |()| 0)
+            from_result(|| {
+                T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
+                Ok(0)
+            })
         }
     };
     ($name:ident, $wait:expr) => {
@@ -343,8 +347,10 @@ macro_rules! send_callback {
             // SAFETY: As documented.
             let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
             let dst = ept.channel_dst();
-            let res = data.and_then(|d| T::send(&ept.transport, ept.addr(), dst, d, $wait));
-            res.map_or_else(|e| e.to_errno(), |()| 0)
+            from_result(|| {
+                T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
+                Ok(0)
+            })
         }
     };
 }
@@ -499,15 +505,19 @@ impl<T: Transport> Channel<T> {
         }
         // SAFETY: `ept` is the channel's live default endpoint.
         let addr = unsafe { (*raw.ept).addr };
-        let mut msg = [0u8; NAME_SIZE + 8];
         let info = ChannelInfo::from_raw(&bindings::rpmsg_channel_info {
             name: raw.id.name,
             src: 0,
             dst: 0,
         });
-        copy_prefix(&mut msg, info.name());
-        copy_prefix(&mut msg[NAME_SIZE..], &addr.to_le_bytes());
-        copy_prefix(&mut msg[NAME_SIZE + 4..], &u32::from(destroy).to_le_bytes());
+        let name = Name::new(info.name()).map_err(|_| EINVAL)?;
+        let mut msg = [0u8; NS_MSG_LEN];
+        NsMsg {
+            name,
+            addr,
+            destroy,
+        }
+        .write(&mut msg);
         T::send(&ch.transport, addr, NS_ADDR, &msg, true)
     }
 
@@ -534,9 +544,6 @@ fn raw_device(dev: &kernel::device::Device) -> *mut bindings::device {
     // `Device` is a transparent wrapper of `struct device` (kernel/device.rs).
     core::ptr::from_ref(dev).cast_mut().cast()
 }
-
-/// The name-service address.
-const NS_ADDR: u32 = 53;
 
 /// # Safety
 ///
@@ -582,7 +589,10 @@ unsafe extern "C" fn release_channel_cb<T: Transport>(
             ChannelInfo::from_raw(&*chinfo),
         )
     };
-    Channel::unregister(&ch.transport, &info).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::unregister(&ch.transport, &info)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -608,7 +618,10 @@ unsafe extern "C" fn create_ept_cb<T: Transport>(
 unsafe extern "C" fn announce_create_cb<T: Transport>(
     rpdev: *mut bindings::rpmsg_device,
 ) -> kernel::ffi::c_int {
-    Channel::<T>::announce(rpdev, false).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::<T>::announce(rpdev, false)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -617,7 +630,10 @@ unsafe extern "C" fn announce_create_cb<T: Transport>(
 unsafe extern "C" fn announce_destroy_cb<T: Transport>(
     rpdev: *mut bindings::rpmsg_device,
 ) -> kernel::ffi::c_int {
-    Channel::<T>::announce(rpdev, true).map_or_else(|e| e.to_errno(), |()| 0)
+    from_result(|| {
+        Channel::<T>::announce(rpdev, true)?;
+        Ok(0)
+    })
 }
 
 // Only in rpmsg_rs_kunit.ko (see rust/kunit/).

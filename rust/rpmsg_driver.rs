@@ -9,10 +9,11 @@ use super::rpmsg::ChannelInfo;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     fs::File,
     prelude::*,
-    sync::{aref::AlwaysRefCounted, Arc, ArcBorrow},
-    types::Opaque,
+    sync::{aref::AlwaysRefCounted, Arc},
+    types::{ForeignOwnable, Opaque},
 };
 
 /// A channel device on the rpmsg bus, as client drivers see it.
@@ -137,10 +138,11 @@ impl Handler for NoHandler {
 ///
 /// # Invariants
 ///
-/// `raw` is a live endpoint whose `priv` holds a raw `Arc<H>` from us. If
-/// `adopted`, it is the channel's default endpoint, destroyed by the rpmsg
-/// core, and we only detach from it; otherwise we destroy it. `poll_proxy`
-/// notifies that same `Arc<H>` until it is detached in `drop`.
+/// `raw` is a live endpoint whose `priv` holds an `Arc<H>` of ours
+/// (`into_foreign`). If `adopted`, it is the channel's default endpoint,
+/// destroyed by the rpmsg core, and we only detach from it; otherwise we
+/// destroy it. `poll_proxy` notifies that same `Arc<H>` until it is detached
+/// in `drop`.
 pub struct Endpoint<H: Handler> {
     raw: NonNull<bindings::rpmsg_endpoint>,
     poll_proxy: PollProxy,
@@ -157,10 +159,11 @@ impl<H: Handler> Endpoint<H> {
     /// Creates an endpoint on channel `rpdev` (`info.src` may be
     /// `RPMSG_ADDR_ANY`). Fails with `EINVAL` like the core's NULL.
     pub fn create(rpdev: &Device, handler: Arc<H>, info: &ChannelInfo) -> Result<Self> {
-        let cookie = Arc::into_raw(handler).cast_mut().cast();
+        let cookie = handler.into_foreign();
         let Ok(poll_proxy) = PollProxy::new::<H>(cookie) else {
-            // SAFETY: Not handed out: take the reference back.
-            drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
+            // SAFETY: From `into_foreign` above, not handed out: take the
+            // reference back.
+            drop(unsafe { Arc::<H>::from_foreign(cookie) });
             return Err(ENOMEM);
         };
         // SAFETY: `rpdev` is live; the callback gets `cookie` as `priv`.
@@ -169,9 +172,9 @@ impl<H: Handler> Endpoint<H> {
         };
         let Some(raw) = NonNull::new(raw) else {
             drop(poll_proxy);
-            // SAFETY: Not handed out (the proxy, which had it, is gone):
-            // take the reference back.
-            drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
+            // SAFETY: From `into_foreign` above, not handed out (the proxy,
+            // which had it, is gone): take the reference back.
+            drop(unsafe { Arc::<H>::from_foreign(cookie) });
             return Err(EINVAL);
         };
         // SAFETY: `raw` is live.
@@ -191,10 +194,11 @@ impl<H: Handler> Endpoint<H> {
     pub fn adopt_default(rpdev: &Device, handler: Arc<H>) -> Result<Self> {
         // SAFETY: `rpdev` is live.
         let raw = NonNull::new(unsafe { (*rpdev.as_raw()).ept }).ok_or(EINVAL)?;
-        let cookie = Arc::into_raw(handler).cast_mut().cast();
+        let cookie = handler.into_foreign();
         let Ok(poll_proxy) = PollProxy::new::<H>(cookie) else {
-            // SAFETY: Not handed out: take the reference back.
-            drop(unsafe { Arc::from_raw(cookie.cast::<H>()) });
+            // SAFETY: From `into_foreign` above, not handed out: take the
+            // reference back.
+            drop(unsafe { Arc::<H>::from_foreign(cookie) });
             return Err(ENOMEM);
         };
         // SAFETY: `raw` is live; its callback is our `rx_cb::<H>` (the
@@ -203,10 +207,11 @@ impl<H: Handler> Endpoint<H> {
         if !old.is_null() {
             drop(poll_proxy);
             // SAFETY: Someone else adopted it first; restore and give up.
-            // The proxy, which had our reference too, is gone.
+            // `cookie` is ours from `into_foreign` again (swapped back out);
+            // the proxy, which had it too, is gone.
             unsafe {
                 bindings::rpmsg_rs_ept_swap_priv(raw.as_ptr(), old);
-                drop(Arc::from_raw(cookie.cast::<H>()));
+                drop(Arc::<H>::from_foreign(cookie));
             }
             return Err(EBUSY);
         }
@@ -287,9 +292,9 @@ impl<H: Handler> Drop for Endpoint<H> {
             } else {
                 bindings::rpmsg_destroy_ept(raw);
             }
-            if !cookie.is_null() {
-                drop(Arc::from_raw(cookie.cast::<H>()));
-            }
+            // A non-null `priv` is the `into_foreign` of `create` or
+            // `adopt_default`, now detached.
+            drop(Arc::<H>::try_from_foreign(cookie));
         }
     }
 }
@@ -304,8 +309,8 @@ impl<H: Handler> Drop for Endpoint<H> {
 struct PollProxy(NonNull<bindings::rpmsg_rs_poll_proxy>);
 
 impl PollProxy {
-    /// A proxy that calls `H::send_ready` on `handler`, a raw `Arc<H>` that
-    /// must outlive it.
+    /// A proxy that calls `H::send_ready` on `handler`, an `Arc<H>` from
+    /// `into_foreign` that must outlive it.
     fn new<H: Handler>(handler: *mut kernel::ffi::c_void) -> Result<Self> {
         // SAFETY: No preconditions; the callback matches `handler`'s type.
         let raw = unsafe { bindings::rpmsg_rs_poll_proxy_new(Some(send_ready_cb::<H>), handler) };
@@ -334,15 +339,17 @@ impl Drop for PollProxy {
 /// Called by an attached [`PollProxy`] with the `Arc<H>` it was created
 /// with, which is alive until the proxy is detached.
 unsafe extern "C" fn send_ready_cb<H: Handler>(data: *mut kernel::ffi::c_void) {
-    // SAFETY: As documented.
-    let handler = unsafe { ArcBorrow::<H>::from_raw(data.cast()) };
+    // SAFETY: As documented: `data` is from `Arc::into_foreign`, and the
+    // `Arc` outlives the call.
+    let handler = unsafe { Arc::<H>::borrow(data) };
     handler.send_ready();
 }
 
 /// # Safety
 ///
 /// Called by a transport under the endpoint's `cb_lock`, with `priv` null
-/// or an `Arc<H>` of ours and `data` valid for `len` bytes.
+/// or an `Arc<H>` of ours from `into_foreign`, and `data` valid for `len`
+/// bytes.
 unsafe extern "C" fn rx_cb<H: Handler>(
     rpdev: *mut bindings::rpmsg_device,
     data: *mut kernel::ffi::c_void,
@@ -356,17 +363,21 @@ unsafe extern "C" fn rx_cb<H: Handler>(
     }
     // SAFETY: The transport passes the endpoint's live channel.
     let rpdev = unsafe { Device::from_raw(rpdev) };
-    // SAFETY: As documented; the `Arc` stays while the lock is held.
-    let handler = unsafe { ArcBorrow::<H>::from_raw(priv_.cast()) };
-    let data = match usize::try_from(len) {
-        Ok(0) => &[][..],
-        // SAFETY: As documented.
-        Ok(n) if !data.is_null() => unsafe { core::slice::from_raw_parts(data.cast::<u8>(), n) },
-        _ => return EINVAL.to_errno(),
-    };
-    handler
-        .receive(rpdev, data, src)
-        .map_or_else(|e| e.to_errno(), |()| 0)
+    // SAFETY: As documented: `priv_` is from `Arc::into_foreign`, and the
+    // `Arc` stays while the lock is held.
+    let handler = unsafe { Arc::<H>::borrow(priv_) };
+    from_result(|| {
+        let data = match usize::try_from(len) {
+            Ok(0) => &[][..],
+            // SAFETY: As documented.
+            Ok(n) if !data.is_null() => unsafe {
+                core::slice::from_raw_parts(data.cast::<u8>(), n)
+            },
+            _ => return Err(EINVAL),
+        };
+        handler.receive(rpdev, data, src)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -378,8 +389,8 @@ unsafe extern "C" fn flow_cb<H: Handler>(
     enable: bool,
 ) -> kernel::ffi::c_int {
     if !priv_.is_null() {
-        // SAFETY: As documented.
-        unsafe { ArcBorrow::<H>::from_raw(priv_.cast()) }.flow_control(enable);
+        // SAFETY: As documented (see `rx_cb`).
+        unsafe { Arc::<H>::borrow(priv_) }.flow_control(enable);
     }
     0
 }
@@ -489,17 +500,15 @@ unsafe extern "C" fn probe_cb<T: Driver>(rpdev: *mut bindings::rpmsg_device) -> 
     // SAFETY: The device is bound to our driver, whose `drv` is the first
     // field of a live `RegInner<T>`.
     let ctx = unsafe { &(*bindings::rpmsg_rs_driver_of(rpdev).cast::<RegInner<T>>()).ctx };
-    match T::probe(dev, ctx) {
-        Ok(data) => {
-            // SAFETY: `remove_cb` takes the box back.
-            unsafe {
-                let raw = KBox::into_raw(Pin::into_inner_unchecked(data));
-                bindings::rpmsg_rs_set_drvdata(rpdev, raw.cast());
-            }
-            0
+    from_result(|| {
+        let data = T::probe(dev, ctx)?;
+        // SAFETY: `remove_cb` takes the box back.
+        unsafe {
+            let raw = KBox::into_raw(Pin::into_inner_unchecked(data));
+            bindings::rpmsg_rs_set_drvdata(rpdev, raw.cast());
         }
-        Err(e) => e.to_errno(),
-    }
+        Ok(0)
+    })
 }
 
 /// # Safety

@@ -7,9 +7,14 @@
 use super::bindings;
 use core::ptr::NonNull;
 use kernel::{
+    error::from_result,
     prelude::*,
-    sync::{Arc, ArcBorrow},
-    types::Opaque,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc, ArcBorrow,
+    },
+    time::{delay::fsleep, Delta},
+    types::{ForeignOwnable, Opaque},
 };
 
 /// A virtio device, as the virtio core passes it to a driver.
@@ -48,6 +53,50 @@ impl Device {
     pub fn has_feature(&self, fbit: u32) -> bool {
         // SAFETY: `self` is live.
         unsafe { bindings::rpmsg_rs_virtio_has_feature(self.as_raw(), fbit) }
+    }
+
+    /// Whether the device offers feature bit `fbit`, negotiated or not.
+    pub fn offers_feature(&self, fbit: u32) -> bool {
+        // SAFETY: `self` is live; the helper checks `fbit` against the size
+        // of the feature array before testing it.
+        unsafe { bindings::rpmsg_rs_virtio_offers_feature(self.as_raw(), fbit) }
+    }
+
+    /// Reads `buf.len()` bytes of the device's config space at `offset`:
+    /// a snapshot, which the caller validates (the device may change it).
+    ///
+    /// Transports have no way to report a range beyond the config space:
+    /// remoteproc logs it and leaves the buffer as it was. A read that
+    /// leaves two different fillings untouched therefore did not happen,
+    /// and gives `ERANGE`; it is only tried again if the first read looks
+    /// untouched, so that a valid config space costs one read.
+    ///
+    /// May sleep (the transport's `get` may): process context only, as
+    /// `validate` and `probe` are.
+    pub fn read_config(&self, offset: u32, buf: &mut [u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let get = |buf: &mut [u8], fill: u8| {
+            buf.fill(fill);
+            // SAFETY: `self` is live and `buf` is valid for writes of `len`
+            // bytes (`len` is its length), which is all the helper and the
+            // transport's `get` access.
+            unsafe {
+                bindings::rpmsg_rs_virtio_config_get(
+                    self.as_raw(),
+                    offset,
+                    buf.as_mut_ptr().cast(),
+                    len,
+                )
+            };
+            buf.iter().all(|&b| b == fill)
+        };
+        if get(buf, 0) && get(buf, 0xff) {
+            return Err(ERANGE);
+        }
+        Ok(())
     }
 
     /// Allocates `size` bytes of memory shared with the device, from the
@@ -204,18 +253,27 @@ impl Drop for SharedBuffer {
 /// # Invariants
 ///
 /// `vdev` is a device on which we hold a reference and whose virtqueues
-/// were found by us and not deleted yet.
+/// were found by us and not deleted yet. `notifying` counts the [`Notify`]s
+/// of its queues that exist.
 struct VqSet {
     vdev: *mut bindings::virtio_device,
+    notifying: Atomic<u32>,
 }
 
 // SAFETY: Deleting virtqueues may happen from any thread.
 unsafe impl Send for VqSet {}
-// SAFETY: `VqSet` has no methods besides `drop`.
+// SAFETY: Shared, `VqSet` is only read (`vdev`) or updated atomically
+// (`notifying`).
 unsafe impl Sync for VqSet {}
 
 impl Drop for VqSet {
     fn drop(&mut self) {
+        // A notification sent after its queue's lock was dropped may still
+        // be on its way: it uses the queue until it returns. Senders are
+        // not held up; only the removal of a device waits here, briefly.
+        while self.notifying.load(Acquire) != 0 {
+            fsleep(Delta::from_micros(20));
+        }
         // SAFETY: By the invariant the queues exist; we hold the device.
         unsafe {
             bindings::rpmsg_rs_virtio_del_vqs(self.vdev);
@@ -288,6 +346,26 @@ impl Virtqueue {
         unsafe { bindings::virtqueue_kick(self.vq.as_ptr()) }
     }
 
+    /// The first half of [`Self::kick`], which must be serialised with the
+    /// queue's other operations: whether the device wants to be notified of
+    /// the buffers added. The notification itself ([`Notify::send`]) needs
+    /// no serialisation and is best sent after the lock is dropped: on some
+    /// transports it is a mailbox write, or (remoteproc) a call into the
+    /// remote processor's driver.
+    pub fn kick_prepare(&mut self) -> Option<Notify> {
+        // SAFETY: `vq` is live.
+        if !unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) } {
+            return None;
+        }
+        self._set.notifying.fetch_add(1, Relaxed);
+        // INVARIANT: Counted in `notifying` just now; the set's drop, which
+        // deletes `vq`, waits for it.
+        Some(Notify {
+            vq: self.vq,
+            set: NonNull::from(&*self._set),
+        })
+    }
+
     /// Turns used-buffer callbacks off (advisory).
     pub fn disable_cb(&mut self) {
         // SAFETY: `vq` is live.
@@ -314,6 +392,69 @@ impl Virtqueue {
     }
 }
 
+/// A notification a device asked for ([`Virtqueue::kick_prepare`]), to be
+/// sent without the queue's lock. Send it at once: the device's removal
+/// waits for it.
+///
+/// # Invariants
+///
+/// `set` is alive and counts this notification in `notifying`; until the
+/// count drops, the set neither deletes its queues, `vq` among them, nor
+/// goes away.
+pub struct Notify {
+    vq: NonNull<bindings::virtqueue>,
+    set: NonNull<VqSet>,
+}
+
+impl Notify {
+    /// Notifies the device; `false` if the queue is broken.
+    pub fn send(self) -> bool {
+        // SAFETY: `vq` is live by the invariant; `virtqueue_notify()` may
+        // run concurrently with the queue's other operations.
+        unsafe { bindings::virtqueue_notify(self.vq.as_ptr()) }
+    }
+}
+
+impl Drop for Notify {
+    fn drop(&mut self) {
+        // SAFETY: By the invariant the set is alive until this decrement,
+        // after which this notification touches nothing of it.
+        unsafe { self.set.as_ref() }.notifying.fetch_sub(1, Release);
+    }
+}
+
+/// The features of a device whose driver may still decline some: what
+/// [`Driver::validate`] gets.
+///
+/// # Invariants
+///
+/// The device's features are not final yet (its driver's `validate`
+/// callback is running).
+pub struct Features<'a> {
+    vdev: &'a Device,
+}
+
+impl Features<'_> {
+    /// The device.
+    pub fn device(&self) -> &Device {
+        self.vdev
+    }
+
+    /// Whether `fbit` is offered by the device and by the driver.
+    pub fn has(&self, fbit: u32) -> bool {
+        self.vdev.has_feature(fbit)
+    }
+
+    /// Declines `fbit`: the device is told the driver does not use it.
+    pub fn decline(&mut self, fbit: u32) {
+        // SAFETY: `self.vdev` is live and, by the invariant, its features
+        // are not final: the virtio core writes them to the device after
+        // `validate` returns (`virtio_dev_probe`), so clearing a bit now
+        // is what it sees. The helper ignores bits beyond the array.
+        unsafe { bindings::rpmsg_rs_virtio_clear_feature(self.vdev.as_raw(), fbit) }
+    }
+}
+
 /// What a virtio driver implements.
 pub trait Driver: Send + Sync + Sized + 'static {
     /// The driver's name (`/sys/bus/virtio/drivers/<NAME>`).
@@ -327,6 +468,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// What the registration hands to every probe.
     type Context: Send + Sync;
 
+    /// Checks the device's offer (its config space) before the features
+    /// are final, and declines those it cannot use. An error fails the
+    /// probe.
+    fn validate(_features: &mut Features<'_>) -> Result {
+        Ok(())
+    }
     /// Sets the device up with its virtqueues. The device is not ready yet
     /// (no callbacks arrive before this returns).
     fn probe(vdev: &Device, vqs: KVec<Virtqueue>, ctx: &Self::Context) -> Result<Arc<Self>>;
@@ -395,6 +542,7 @@ impl<T: Driver> Registration<T> {
                 ids.as_ptr(),
                 T::FEATURES.as_ptr(),
                 nfeatures,
+                Some(validate_cb::<T>),
                 Some(probe_cb::<T>),
                 Some(remove_cb::<T>),
             )
@@ -412,14 +560,32 @@ impl<T: Driver> Drop for Registration<T> {
 
 /// # Safety
 ///
+/// Called by the virtio core as the `validate` callback of our driver: for a
+/// live device whose features are not final yet.
+unsafe extern "C" fn validate_cb<T: Driver>(
+    vdev: *mut bindings::virtio_device,
+) -> kernel::ffi::c_int {
+    // SAFETY: The core passes a live device, which stays so during the call.
+    let vdev = unsafe { Device::from_raw(vdev) };
+    // INVARIANT: `virtio_dev_probe` calls `validate` before it finalises
+    // the features.
+    let mut features = Features { vdev };
+    from_result(|| {
+        T::validate(&mut features)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
 /// Called by the virtio core for a device of our driver.
 unsafe extern "C" fn probe_cb<T: Driver>(vdev: *mut bindings::virtio_device) -> kernel::ffi::c_int {
     // SAFETY: The core passes a live device.
     let dev = unsafe { Device::from_raw(vdev) };
-    match probe::<T>(dev) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        probe::<T>(dev)?;
+        Ok(0)
+    })
 }
 
 fn probe<T: Driver>(dev: &Device) -> Result {
@@ -451,7 +617,13 @@ fn probe<T: Driver>(dev: &Device) -> Result {
     // SAFETY: The device is live; the set deletes the queues it now owns.
     unsafe { bindings::get_device(dev.raw_dev()) };
     // INVARIANT: Queues found just now; device reference taken.
-    let set = Arc::new(VqSet { vdev: dev.as_raw() }, GFP_KERNEL)?;
+    let set = Arc::new(
+        VqSet {
+            vdev: dev.as_raw(),
+            notifying: Atomic::new(0),
+        },
+        GFP_KERNEL,
+    )?;
     let mut vqs = KVec::new();
     for vq in raw.iter() {
         let vq = NonNull::new(*vq).ok_or(EINVAL)?;
@@ -471,7 +643,7 @@ fn probe<T: Driver>(dev: &Device) -> Result {
     let data = T::probe(dev, vqs, ctx)?;
     // SAFETY: `dev` is live; the `Arc` is released in `remove_cb`.
     unsafe {
-        bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), Arc::into_raw(data).cast_mut().cast());
+        bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), data.into_foreign());
         bindings::rpmsg_rs_virtio_device_ready(dev.as_raw());
     }
     // SAFETY: Just stored.
@@ -490,9 +662,10 @@ unsafe fn driver_data<'a, T: Driver>(
 ) -> Option<ArcBorrow<'a, T>> {
     // SAFETY: `vdev` is live.
     let data = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
-    // SAFETY: `priv` is null or holds the `Arc<T>` stored by `probe`, which
-    // `remove_cb` releases only after the queues are gone.
-    (!data.is_null()).then(|| unsafe { ArcBorrow::from_raw(data.cast::<T>()) })
+    // SAFETY: `priv` is null or holds the `Arc<T>` stored by `probe`
+    // (`into_foreign`), which `remove_cb` releases only after the queues
+    // are gone.
+    (!data.is_null()).then(|| unsafe { Arc::<T>::borrow(data) })
 }
 
 /// # Safety
@@ -504,18 +677,19 @@ unsafe extern "C" fn remove_cb<T: Driver>(vdev: *mut bindings::virtio_device) {
     // SAFETY: `vdev` is live; stop the device before taking it apart.
     unsafe { bindings::virtio_reset_device(vdev) };
     // SAFETY: `vdev` is live.
-    let raw = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) }.cast::<T>();
+    let raw = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
     if raw.is_null() {
         return;
     }
-    // SAFETY: `priv` holds the `Arc<T>` stored by a successful probe.
-    T::remove(unsafe { ArcBorrow::from_raw(raw) }, dev);
+    // SAFETY: `priv` holds the `Arc<T>` a successful probe stored
+    // (`into_foreign`).
+    T::remove(unsafe { Arc::<T>::borrow(raw) }, dev);
     // SAFETY: Taking back the reference stored by `probe`. The device was
     // reset (it raises no more interrupts) and the driver dropped its
     // queues, which deleted them, so no callback can look at `priv` again.
     unsafe {
         bindings::rpmsg_rs_virtio_set_priv(vdev, core::ptr::null_mut());
-        drop(Arc::from_raw(raw));
+        drop(Arc::<T>::from_foreign(raw));
     }
 }
 

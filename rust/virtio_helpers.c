@@ -14,7 +14,8 @@
 
 int rpmsg_rs_register_virtio_driver(struct virtio_driver *drv, const char *name, struct module *owner,
 				    const struct virtio_device_id *ids, const unsigned int *features,
-				    unsigned int nfeatures, int (*probe)(struct virtio_device *vdev),
+				    unsigned int nfeatures, int (*validate)(struct virtio_device *vdev),
+				    int (*probe)(struct virtio_device *vdev),
 				    void (*remove)(struct virtio_device *vdev))
 {
 	memset(drv, 0, sizeof(*drv));
@@ -22,6 +23,7 @@ int rpmsg_rs_register_virtio_driver(struct virtio_driver *drv, const char *name,
 	drv->id_table = ids;
 	drv->feature_table = features;
 	drv->feature_table_size = nfeatures;
+	drv->validate = validate;
 	drv->probe = probe;
 	drv->remove = remove;
 	return __register_virtio_driver(drv, owner);
@@ -50,6 +52,41 @@ struct device *rpmsg_rs_virtio_dev(struct virtio_device *vdev)
 bool rpmsg_rs_virtio_has_feature(struct virtio_device *vdev, unsigned int fbit)
 {
 	return virtio_has_feature(vdev, fbit);
+}
+
+bool rpmsg_rs_virtio_offers_feature(struct virtio_device *vdev, unsigned int fbit)
+{
+	u64 features[VIRTIO_FEATURES_U64S];
+
+	if (fbit >= VIRTIO_FEATURES_BITS)
+		return false;
+	virtio_get_features(vdev, features);
+	return virtio_features_test_bit(features, fbit);
+}
+
+/* Only valid before the features are final: from a driver's validate(). */
+void rpmsg_rs_virtio_clear_feature(struct virtio_device *vdev, unsigned int fbit)
+{
+	if (fbit < VIRTIO_FEATURES_BITS)
+		__virtio_clear_bit(vdev, fbit);
+}
+
+/*
+ * One transport read of the whole range, repeated until the config
+ * generation is stable (virtio_cread_bytes() would read byte by byte, and
+ * remoteproc logs every byte beyond its config space).
+ */
+void rpmsg_rs_virtio_config_get(struct virtio_device *vdev, unsigned int offset, void *buf, unsigned int len)
+{
+	u32 gen, old;
+
+	might_sleep();
+	gen = vdev->config->generation ? vdev->config->generation(vdev) : 0;
+	do {
+		old = gen;
+		vdev->config->get(vdev, offset, buf, len);
+		gen = vdev->config->generation ? vdev->config->generation(vdev) : 0;
+	} while (gen != old);
 }
 
 void rpmsg_rs_virtio_device_ready(struct virtio_device *vdev)
@@ -95,8 +132,22 @@ int rpmsg_rs_vq_add_buf(struct virtqueue *vq, void *cpu_addr, unsigned int len, 
 	gfp_t gfp = atomic ? GFP_ATOMIC : GFP_KERNEL;
 
 	if (is_vmalloc_addr(cpu_addr)) {
+		struct page *first = vmalloc_to_page(cpu_addr);
+		unsigned int npages = DIV_ROUND_UP(offset_in_page(cpu_addr) + len, PAGE_SIZE);
+		unsigned int i;
+
+		/*
+		 * One descriptor per buffer, as remotes expect: a buffer larger
+		 * than what is left of its page must be physically contiguous,
+		 * as a pool memremap()ed from a carveout is.
+		 */
+		if (!first)
+			return -EINVAL;
+		for (i = 1; i < npages; i++)
+			if (vmalloc_to_pfn(cpu_addr + i * PAGE_SIZE) != page_to_pfn(first) + i)
+				return -EINVAL;
 		sg_init_table(&sg, 1);
-		sg_set_page(&sg, vmalloc_to_page(cpu_addr), len, offset_in_page(cpu_addr));
+		sg_set_page(&sg, first, len, offset_in_page(cpu_addr));
 	} else {
 		if (WARN_ON(!virt_addr_valid(cpu_addr)))
 			return -EINVAL;
@@ -110,7 +161,8 @@ int rpmsg_rs_vq_add_buf(struct virtqueue *vq, void *cpu_addr, unsigned int len, 
 void *rpmsg_rs_dma_alloc_coherent(struct device *dev, size_t size, u64 *dma)
 {
 	dma_addr_t handle;
-	void *cpu = dma_alloc_coherent(dev, size, &handle, GFP_KERNEL);
+	/* Failure is the caller's to report (a pool may be tried for size). */
+	void *cpu = dma_alloc_coherent(dev, size, &handle, GFP_KERNEL | __GFP_NOWARN);
 
 	*dma = handle;
 	return cpu;

@@ -16,6 +16,13 @@ mod rpmsg_rs {
     pub mod rpmsg_driver;
 }
 
+// The wire format, shared with the bus (`rust/proto`).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../rust/proto/src"]
+mod proto {
+    pub mod msg;
+}
+
 use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler};
 
 module! {

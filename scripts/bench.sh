@@ -11,7 +11,7 @@
 #   BENCH_ROUNDS=<n>               rounds of C then Rust (default 4)
 #   BENCH_RTTS=<n>                 echo round trips per size (default 10000)
 #   BENCH_MSGS=<n>                 messages per streaming run (default 50000)
-#   BENCH_CASES=echo,sink,source   which cases run (default all of them)
+#   BENCH_CASES=echo,sink,source,bulk  which cases run (default all of them)
 #   BENCH_PROFILE=<n>              sample the kernel during each case and print
 #                                  its <n> busiest functions (profile.txt)
 #   BENCH_SIZE_ARCHS="x86_64 arm"  architectures whose module sizes are reported
@@ -24,7 +24,7 @@ source "$(dirname "$0")/lib.sh"
 export KFLAVOUR=bench
 BENCH_ROUNDS="${BENCH_ROUNDS:-4}" BENCH_RTTS="${BENCH_RTTS:-10000}" BENCH_MSGS="${BENCH_MSGS:-50000}"
 BENCH_SIZE_ARCHS="${BENCH_SIZE_ARCHS:-x86_64 arm}"
-BENCH_CASES="${BENCH_CASES:-echo,sink,source}" BENCH_PROFILE="${BENCH_PROFILE:-0}"
+BENCH_CASES="${BENCH_CASES:-echo,sink,source,bulk}" BENCH_PROFILE="${BENCH_PROFILE:-0}"
 out="${BENCH_OUT:-$RUN_DIR/bench/$ARCH}"
 [[ "$BENCH_PROFILE" =~ ^[0-9]+$ ]] || die "BENCH_PROFILE=$BENCH_PROFILE: expected a number"
 for v in BENCH_ROUNDS BENCH_RTTS BENCH_MSGS; do

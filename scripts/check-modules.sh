@@ -24,3 +24,15 @@ for ko in "${kos[@]}"; do
 	fi
 done
 [ "$bad" -eq 0 ] || die "use rust/num.rs (U64) to print 64-bit counters"
+
+# The drivers, the sample and the simulated remote are safe Rust: `unsafe`
+# belongs in the abstractions of rust/ (with a SAFETY comment that proves
+# it). `#![deny(unsafe_code)]` cannot say so: pin-init's #[pinned_drop]
+# expands to an `unsafe impl`. Comments may name the word.
+unsafe_uses="$(cd "$ROOT" && git ls-files -- 'drivers/*.rs' 'samples/*.rs' 'sim/*.rs' \
+	| xargs -r grep -nE '(^|[^[:alnum:]_])unsafe([^[:alnum:]_]|$)' \
+	| grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true)"
+if [ -n "$unsafe_uses" ]; then
+	printf '    %s\n' "$unsafe_uses" >&2
+	die "unsafe outside rust/: add the safe abstraction it needs to rust/ instead"
+fi

@@ -38,6 +38,7 @@ mod rpmsg_rs {
 #[path = "../rust/proto/src"]
 mod proto {
     pub mod addr;
+    pub mod bufsz;
     pub mod msg;
 }
 
@@ -50,9 +51,9 @@ mod fw {
     pub mod vring;
 }
 
-use fw::firmware::{Fault, Firmware, FwError, Service, FROM_HOST, TO_HOST};
+use fw::firmware::{BufszOffer, Fault, Firmware, FwError, Service, FROM_HOST, MAX_BUF, TO_HOST};
 use fw::mem::{word_split, DeviceMemory, OutOfBounds};
-use fw::rsc::{self, VringSpec};
+use fw::rsc::{self, VringSpec, CONFIG_ROOM};
 use proto::msg::{Name, ADDR_ANY};
 use rpmsg_rs::num::U64;
 use rpmsg_rs::platform_device::PlatformDevice;
@@ -78,6 +79,14 @@ module! {
         shm_size: u64 {
             default: 0,
             description: "Size of the reserved memory, split evenly between the remotes",
+        },
+        bufsz_tx: u32 {
+            default: 0,
+            description: "VIRTIO_RPMSG_F_BUFSZ: remote->host buffer size every remote offers (0: no offer)",
+        },
+        bufsz_rx: u32 {
+            default: 0,
+            description: "VIRTIO_RPMSG_F_BUFSZ: host->remote buffer size every remote offers (0: no offer)",
         },
     },
 }
@@ -233,6 +242,11 @@ struct State {
     crashes: u64,
     rproc: Option<ARef<Rproc>>,
     boot_channels: KVec<(Name, Service)>,
+    /// The buffer size offer of the next boot.
+    next_offer: Option<BufszOffer>,
+    /// One message, for the firmware to validate and handle: up to 64 KiB,
+    /// far beyond a kernel stack.
+    scratch: KVVec<u8>,
     /// The firmware's own cost, for benchmarks (`make bench`) to tell it
     /// from the host stack's: time spent serving the rings, and how often.
     busy_ns: u64,
@@ -263,12 +277,18 @@ impl_has_work! {
 }
 
 impl SimRemote {
-    fn new(index: u32, shm: SharedMemory, queue: Arc<OwnedQueue>) -> Result<Arc<Self>> {
+    fn new(
+        index: u32,
+        shm: SharedMemory,
+        queue: Arc<OwnedQueue>,
+        offer: Option<BufszOffer>,
+    ) -> Result<Arc<Self>> {
         let mut boot_channels = KVec::new();
         for (name, service) in DEFAULT_CHANNELS {
             let name = Name::new(name.as_bytes()).map_err(|_| EINVAL)?;
             boot_channels.push((name, *service), GFP_KERNEL)?;
         }
+        let scratch = KVVec::from_elem(0u8, MAX_BUF, GFP_KERNEL)?;
         // The firmware is initialised in place: it is too large for a
         // kernel stack (see `Firmware::init`).
         let fw = Firmware::init(shm.phys() + RSC_OFF as u64, vring_specs(shm.phys()));
@@ -278,6 +298,8 @@ impl SimRemote {
             crashes: 0,
             rproc: None,
             boot_channels,
+            next_offer: offer,
+            scratch,
             busy_ns: 0,
             services: 0,
         });
@@ -331,7 +353,8 @@ impl WorkItem<0> for SimRemote {
             // Only the firmware: the interrupts raised below run the host's
             // receive and transmit-complete paths, which are the stack's cost.
             let start = Instant::<Monotonic>::now();
-            let notify = st.fw.service(&RemoteView(&this.shm));
+            let State { fw, scratch, .. } = &mut *st;
+            let notify = fw.serve(&RemoteView(&this.shm), scratch);
             let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
             st.busy_ns = st.busy_ns.wrapping_add(ns);
             st.services = st.services.wrapping_add(1);
@@ -371,8 +394,18 @@ impl rproc::Operations for SimRemote {
         {
             let mut st = this.state.lock();
             st.rproc = Some(ARef::from(rproc));
+            // What the firmware offers is fixed for this boot.
+            let offer = st.next_offer;
+            st.fw.set_offer(offer);
+            let mut cfg = [0u8; CONFIG_ROOM];
+            let cfg_len = offer.map_or(0, |o| o.config(&mut cfg));
             let mut table = [0u8; rsc::TABLE_LEN];
-            rsc::build(&mut table, vring_specs(this.shm.phys()), Firmware::FEATURES);
+            rsc::build(
+                &mut table,
+                vring_specs(this.shm.phys()),
+                st.fw.features(),
+                &cfg[..cfg_len],
+            );
             this.shm.write(RSC_OFF, &table)?;
             this.boot(&mut st);
         }
@@ -607,6 +640,12 @@ fn stats_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         )?;
     }
     writeln!(f, "injected.pending: {}", st.fw.faults_pending())?;
+    let sizes = st.fw.sizes();
+    writeln!(
+        f,
+        "bufsz.to_host: {}\nbufsz.from_host: {}",
+        sizes.rx, sizes.tx
+    )?;
     writeln!(f, "busy_ns: {}", U64(st.busy_ns))?;
     writeln!(f, "services: {}", U64(st.services))?;
     let avail = st.fw.tx_bufs_avail(&RemoteView(&this.shm));
@@ -655,6 +694,48 @@ fn boot_channels_write(this: &Arc<SimRemote>, reader: &mut UserSliceReader) -> R
     Ok(())
 }
 
+fn bufsz_show(this: &Arc<SimRemote>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match this.state.lock().next_offer {
+        None => writeln!(f, "off"),
+        Some(o) => writeln!(
+            f,
+            "{} {} version={} config_len={}",
+            o.txbuf_size, o.rxbuf_size, o.version, o.config_len
+        ),
+    }
+}
+
+/// Sets the buffer size offer of the next boot: `off`, or
+/// `<txbuf_size> <rxbuf_size> [version=<n>] [config_len=<n>]`.
+fn bufsz_write(this: &Arc<SimRemote>, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 256];
+    let cmd = read_command(reader, &mut buf)?;
+    let offer = if cmd == "off" {
+        None
+    } else {
+        let mut words = cmd.split_ascii_whitespace();
+        let mut offer = BufszOffer::new(parse_u32(words.next())?, parse_u32(words.next())?);
+        for word in words {
+            match word.split_once('=') {
+                Some(("version", v)) => {
+                    offer.version = u16::try_from(parse_u32(Some(v))?).map_err(|_| EINVAL)?
+                }
+                Some(("config_len", v)) => {
+                    let len = parse_u32(Some(v))? as usize;
+                    if len > proto::bufsz::CONFIG_LEN {
+                        return Err(EINVAL);
+                    }
+                    offer.config_len = len;
+                }
+                _ => return Err(EINVAL),
+            }
+        }
+        Some(offer)
+    };
+    this.state.lock().next_offer = offer;
+    Ok(())
+}
+
 /// One registered remote. Fields drop in order: the control files go
 /// first, then the processor, then its parent device.
 struct Remote {
@@ -671,10 +752,11 @@ impl Remote {
         len: usize,
         queue: &Arc<OwnedQueue>,
         root: &debugfs::Dir,
+        offer: Option<BufszOffer>,
     ) -> Result<Self> {
         let pdev = PlatformDevice::new(c_str!("rpmsg_sim"), index as i32, 32)?;
         let shm = SharedMemory::map(phys, len)?;
-        let sim = SimRemote::new(index, shm, queue.clone())?;
+        let sim = SimRemote::new(index, shm, queue.clone(), offer)?;
         let name = CString::try_from_fmt(fmt!("sim{index}"))?;
         let debugfs = KBox::pin_init(
             root.scope(sim.clone(), &name, |sim, dir| {
@@ -688,6 +770,7 @@ impl Remote {
                     &boot_channels_show,
                     &boot_channels_write,
                 );
+                dir.read_write_callback_file(c_str!("bufsz"), sim, &bufsz_show, &bufsz_write);
             }),
             GFP_KERNEL,
         )?;
@@ -728,6 +811,19 @@ impl kernel::Module for SimModule {
             );
             return Err(EINVAL);
         }
+        // Both sizes or neither: the parameters set a well-formed offer,
+        // debugfs any other.
+        let offer = match (
+            module_parameters::bufsz_tx.value(),
+            module_parameters::bufsz_rx.value(),
+        ) {
+            (0, 0) => None,
+            (0, _) | (_, 0) => {
+                pr_err!("bufsz_tx and bufsz_rx go together\n");
+                return Err(EINVAL);
+            }
+            (tx, rx) => Some(BufszOffer::new(tx, rx)),
+        };
         let queue = Arc::new(OwnedQueue::new_unbound(c_str!("rpmsg_sim"))?, GFP_KERNEL)?;
         let root = debugfs::Dir::new(c_str!("rpmsg_sim"));
         let mut this = SimModule {
@@ -737,7 +833,7 @@ impl kernel::Module for SimModule {
         };
         for i in 0..nr {
             let phys = base + u64::from(i) * slot as u64;
-            let remote = Remote::new(i, phys, slot, &this.queue, &this._root)?;
+            let remote = Remote::new(i, phys, slot, &this.queue, &this._root, offer)?;
             this.remotes.push(remote, GFP_KERNEL)?;
         }
         pr_info!("{} simulated remote processor(s) registered\n", nr);

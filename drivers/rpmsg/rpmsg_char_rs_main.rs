@@ -38,6 +38,13 @@ mod rpmsg_rs {
     pub mod uapi;
 }
 
+// The wire format, shared with the bus (`rust/proto`).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/proto/src"]
+mod proto {
+    pub mod msg;
+}
+
 use rpmsg_rs::chrdev::{self, CharDevice, Ids, Region};
 use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::ChannelInfo;

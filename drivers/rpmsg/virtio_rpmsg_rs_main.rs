@@ -35,6 +35,7 @@ mod rpmsg_rs {
     pub mod bindings;
     pub mod num;
     pub mod rpmsg;
+    pub mod uapi;
     pub mod virtio;
 }
 
@@ -42,16 +43,22 @@ mod rpmsg_rs {
 #[path = "../../rust/proto/src"]
 mod proto {
     pub mod addr;
+    pub mod bufsz;
     pub mod msg;
     pub mod ratelimit;
 }
 
-use proto::msg::{Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR};
+use proto::bufsz::{BufSizes, OfferError, CONFIG_LEN, VIRTIO_RPMSG_F_BUFSZ};
+use proto::msg::{
+    Header, MsgError, NsMsg, FIRST_DYNAMIC_ADDR, HEADER_LEN, NS_ADDR, VIRTIO_ID_RPMSG,
+    VIRTIO_RPMSG_F_NS,
+};
 use proto::ratelimit::{RateLimit, Verdict};
 use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::{
     Channel, ChannelInfo, ChannelKind, Endpoint, NewEndpoint, Transport, ADDR_ANY,
 };
+use rpmsg_rs::uapi::EPOLLOUT;
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
 
 module! {
@@ -62,16 +69,12 @@ module! {
     license: "GPL",
 }
 
-/// `VIRTIO_RPMSG_F_NS`: the remote announces its channels.
-const VIRTIO_RPMSG_F_NS: u32 = 0;
-const VIRTIO_ID_RPMSG: u32 = 7;
-/// Buffer size and count limits, as upstream: 512-byte buffers, at most 512.
-const BUF_SIZE: usize = 512;
+/// Buffer count limit, as upstream: at most 512, half of them each way.
+/// The sizes are 512 bytes unless the remote offers others
+/// (`VIRTIO_RPMSG_F_BUFSZ`, see `proto::bufsz`).
 const MAX_BUFS: usize = 512;
 /// How long a blocking send waits for a transmit buffer.
 const TX_TIMEOUT_MS: u32 = 15_000;
-/// `EPOLLOUT`.
-const EPOLLOUT: u32 = 0x4;
 const RX_VQ: usize = 0;
 const TX_VQ: usize = 1;
 
@@ -95,8 +98,9 @@ struct Rx {
     vq: Option<Virtqueue>,
     bufs: Option<Arc<SharedBuffer>>,
     /// Where a message is copied before it is validated, so that the
-    /// remote cannot change what was checked; one buffer's size.
-    scratch: KVec<u8>,
+    /// remote cannot change what was checked: one receive buffer's worth,
+    /// too large for the stack once buffers grow.
+    scratch: KVVec<u8>,
     acct: RxAccount,
 }
 
@@ -134,13 +138,26 @@ struct Vrp {
     #[pin]
     vdev: Mutex<Option<ARef<kernel::device::Device>>>,
     ns_enabled: bool,
-    /// Buffers per direction: the first half of the pool receives.
+    /// Buffers per direction: the first `nbufs * sizes.rx` bytes of the
+    /// pool receive, the rest transmits.
     nbufs: usize,
+    sizes: BufSizes,
+    /// What became of the remote's buffer size offer.
+    bufsz: Bufsz,
     started: Instant<Monotonic>,
     #[pin]
     rx: Mutex<Rx>,
+    /// Lock order: `tx_sleep`, then `tx`.
     #[pin]
     tx: Mutex<Tx>,
+    /// A sender that found no buffer checks again and goes to sleep on
+    /// `sendq` holding this, not `tx`: a wait ends with its lock taken again
+    /// before `finish_wait()`, which may spin on `sendq`'s own lock while a
+    /// waker holds it, and with `tx` held every other sender would wait
+    /// too. Whoever wakes sleepers takes it, so that a sender is either
+    /// queued already or sees the change when it checks.
+    #[pin]
+    tx_sleep: Mutex<()>,
     /// Senders wait here for transmit buffers; poll() registers here too.
     #[pin]
     sendq: PollCondVar,
@@ -148,6 +165,44 @@ struct Vrp {
     endpoints: Mutex<RBTree<u32, ARef<Endpoint<Vrp>>>>,
     #[pin]
     debugfs: Mutex<Option<DebugfsScope>>,
+}
+
+/// The outcome of `VIRTIO_RPMSG_F_BUFSZ` for one device.
+#[derive(Clone, Copy)]
+enum Bufsz {
+    NotOffered,
+    Acked,
+    /// Offered and declined (validate() logged why): 512-byte buffers.
+    Declined(OfferError),
+}
+
+impl Bufsz {
+    fn as_str(self) -> &'static str {
+        match self {
+            Bufsz::NotOffered => "not_offered",
+            Bufsz::Acked => "acked",
+            Bufsz::Declined(_) => "declined",
+        }
+    }
+}
+
+/// The buffer sizes the remote offers in its config space, checked.
+fn read_offer(vdev: &virtio::Device) -> Result<BufSizes, OfferError> {
+    let mut cfg = [0u8; CONFIG_LEN];
+    vdev.read_config(0, &mut cfg)
+        .map_err(|_| OfferError::Truncated)?;
+    BufSizes::parse(&cfg)
+}
+
+/// The offer, checked, and its pool allocated once for the largest number
+/// of buffers the bus uses: the ring sizes are not known before the
+/// features are final, and a pool that cannot be had then must be
+/// declined now.
+fn check_offer(vdev: &virtio::Device) -> Result<BufSizes, OfferError> {
+    let sizes = read_offer(vdev)?;
+    let len = sizes.pool_len(MAX_BUFS / 2).ok_or(OfferError::PoolTooBig)?;
+    vdev.alloc_shared(len).map_err(|_| OfferError::PoolTooBig)?;
+    Ok(sizes)
 }
 
 /// Logs against the virtio device while it exists.
@@ -164,12 +219,12 @@ impl Vrp {
         self.vdev.lock().clone()
     }
 
-    fn rx_off(idx: usize) -> usize {
-        idx * BUF_SIZE
+    fn rx_off(&self, idx: usize) -> usize {
+        idx * self.sizes.rx
     }
 
     fn tx_off(&self, idx: usize) -> usize {
-        (self.nbufs + idx) * BUF_SIZE
+        self.nbufs * self.sizes.rx + idx * self.sizes.tx
     }
 
     fn now_ms(&self) -> u64 {
@@ -214,7 +269,7 @@ impl Vrp {
             Self::receive_one(&this, acct, bufs, idx, used, scratch);
             // The buffer always goes back, whatever was in it.
             if vq
-                .add_buf(bufs, Self::rx_off(idx), BUF_SIZE, false, token)
+                .add_buf(bufs, this.rx_off(idx), this.sizes.rx, false, token)
                 .is_err()
             {
                 vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
@@ -243,7 +298,7 @@ impl Vrp {
         scratch: &mut [u8],
     ) {
         let used = used as usize;
-        if !(HEADER_LEN..=BUF_SIZE).contains(&used) {
+        if !(HEADER_LEN..=this.sizes.rx).contains(&used) {
             acct.stats.dropped_bad_len += 1;
             this.complain(
                 acct,
@@ -255,7 +310,7 @@ impl Vrp {
         let Some(msg) = scratch.get_mut(..used) else {
             return;
         };
-        if bufs.read(Self::rx_off(idx), msg).is_err() {
+        if bufs.read(this.rx_off(idx), msg).is_err() {
             return;
         }
         let hdr = match Header::parse(msg) {
@@ -359,10 +414,6 @@ impl Vrp {
     /// A transmit buffer came back: wakes whoever waits for one.
     fn tx_done(this: ArcBorrow<'_, Self>) {
         {
-            // A sender checks for a buffer and goes onto `sendq` under this
-            // lock (the condition variable queues it before unlocking):
-            // taking it here means the sender either sees this buffer or is
-            // already queued, so the wake-up cannot fall in between.
             let mut tx = this.tx.lock();
             if tx.poll_armed {
                 tx.poll_armed = false;
@@ -373,7 +424,17 @@ impl Vrp {
                 }
             }
         }
-        this.sendq.notify_all();
+        this.wake_senders();
+    }
+
+    /// Wakes senders and pollers waiting for a transmit buffer.
+    fn wake_senders(&self) {
+        // A sleeping sender checked for a buffer and went onto `sendq` under
+        // `tx_sleep` (the condition variable queues it before unlocking):
+        // taking it here means it either saw this buffer or is queued, so
+        // the wake-up cannot fall in between.
+        let _sleep = self.tx_sleep.lock();
+        self.sendq.notify_all();
     }
 
     fn stats_show(this: &Arc<Vrp>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -404,7 +465,21 @@ impl Vrp {
             U64(rx.ns_destroyed)
         )?;
         writeln!(f, "rx_ring_broken: {}", U64(rx.ring_broken))?;
-        writeln!(f, "buffers: {}\nbuf_size: {}", this.nbufs, BUF_SIZE)
+        writeln!(f, "buffers: {}", this.nbufs)?;
+        writeln!(
+            f,
+            "rx_buf_size: {}\ntx_buf_size: {}",
+            this.sizes.rx, this.sizes.tx
+        )?;
+        let (declined, reason) = match this.bufsz {
+            Bufsz::Declined(e) => (1, e.as_str()),
+            _ => (0, "none"),
+        };
+        writeln!(f, "bufsz: {}", this.bufsz.as_str())?;
+        writeln!(
+            f,
+            "bufsz_declined: {declined}\nbufsz_decline_reason: {reason}"
+        )
     }
 }
 
@@ -460,8 +535,10 @@ impl Transport for Vrp {
             flags: 0,
         };
         let mut left = msecs_to_jiffies(TX_TIMEOUT_MS);
-        let mut tx = this.tx.lock();
-        loop {
+        // Held from the second check on, until the sender sleeps.
+        let mut sleep = None;
+        let notify = loop {
+            let mut tx = this.tx.lock();
             if tx.vq.is_none() {
                 // The device is gone but the endpoint not yet: as upstream
                 // (which queues on the reset device), the message is
@@ -479,27 +556,36 @@ impl Transport for Vrp {
                 bufs.write(off, &hdr.to_bytes())?;
                 bufs.write(off + HEADER_LEN, data)?;
                 vq.add_buf(bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
-                vq.kick();
                 *msgs += 1;
-                return Ok(());
+                break vq.kick_prepare();
             }
             if !wait {
                 return Err(ENOMEM);
             }
+            let Some(mut sleeping) = sleep.take() else {
+                // Check again holding `tx_sleep`, then sleep.
+                drop(tx);
+                sleep = Some(this.tx_sleep.lock());
+                continue;
+            };
             // Completions interrupt us only while someone waits for them.
             tx.sleepers += 1;
             let raced = tx.sleepers == 1 && tx.vq.as_mut().is_some_and(|vq| !vq.enable_cb());
+            drop(tx);
             let res = if raced {
                 CondVarTimeoutResult::Woken { jiffies: left }
             } else {
-                this.sendq.wait_interruptible_timeout(&mut tx, left)
+                this.sendq.wait_interruptible_timeout(&mut sleeping, left)
             };
+            drop(sleeping);
+            let mut tx = this.tx.lock();
             tx.sleepers -= 1;
             if tx.sleepers == 0 && !tx.poll_armed {
                 if let Some(vq) = tx.vq.as_mut() {
                     vq.disable_cb();
                 }
             }
+            drop(tx);
             match res {
                 CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
                 CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
@@ -510,7 +596,16 @@ impl Transport for Vrp {
                     return Err(ETIMEDOUT);
                 }
             }
+        };
+        // Notifying the remote (the remoteproc driver's kick) is left out
+        // of `tx` (dropped with the loop's guard): with several senders,
+        // the next one adds its buffer meanwhile. Upstream holds its tx lock
+        // across the kick.
+        drop(sleep);
+        if let Some(notify) = notify {
+            notify.send();
         }
+        Ok(())
     }
 
     fn poll(this: &Arc<Self>, file: &File, table: &PollTable<'_>) -> u32 {
@@ -528,16 +623,34 @@ impl Transport for Vrp {
     }
 
     fn mtu(&self) -> usize {
-        BUF_SIZE - HEADER_LEN
+        self.sizes.tx_payload()
     }
 }
 
 impl virtio::Driver for Vrp {
     const NAME: &'static CStr = c_str!("virtio_rpmsg_rs");
     const DEVICE_ID: u32 = VIRTIO_ID_RPMSG;
-    const FEATURES: &'static [u32] = &[VIRTIO_RPMSG_F_NS];
+    const FEATURES: &'static [u32] = &[VIRTIO_RPMSG_F_NS, VIRTIO_RPMSG_F_BUFSZ];
     const VQ_NAMES: &'static [&'static CStr] = &[c_str!("input"), c_str!("output")];
     type Context = debugfs::Dir;
+
+    fn validate(features: &mut virtio::Features<'_>) -> Result {
+        if !features.has(VIRTIO_RPMSG_F_BUFSZ) {
+            return Ok(());
+        }
+        if let Err(e) = check_offer(features.device()) {
+            // Once per device: validate runs once per probe.
+            dev_warn!(
+                features.device().as_dev(),
+                "declining VIRTIO_RPMSG_F_BUFSZ ({}: {:?}): using {}-byte buffers\n",
+                e.as_str(),
+                e,
+                BufSizes::DEFAULT.rx
+            );
+            features.decline(VIRTIO_RPMSG_F_BUFSZ);
+        }
+        Ok(())
+    }
 
     fn probe(
         vdev: &virtio::Device,
@@ -554,11 +667,33 @@ impl virtio::Driver for Vrp {
         if nbufs == 0 {
             return Err(EINVAL);
         }
-        let bufs = Arc::new(vdev.alloc_shared(total * BUF_SIZE)?, GFP_KERNEL)?;
-        let scratch = KVec::from_elem(0, BUF_SIZE, GFP_KERNEL)?;
+        let (sizes, bufsz) = if vdev.has_feature(VIRTIO_RPMSG_F_BUFSZ) {
+            // validate() accepted it; a remote that changed it since is
+            // not one to talk to.
+            let sizes = read_offer(vdev).map_err(|e| {
+                dev_err!(vdev.as_dev(), "buffer size offer changed: {:?}\n", e);
+                EINVAL
+            })?;
+            dev_info!(
+                vdev.as_dev(),
+                "buffers of {} bytes to receive, {} to send\n",
+                sizes.rx,
+                sizes.tx
+            );
+            (sizes, Bufsz::Acked)
+        } else if vdev.offers_feature(VIRTIO_RPMSG_F_BUFSZ) {
+            // Declined by validate(): only the counters want the reason.
+            let reason = read_offer(vdev).err().unwrap_or(OfferError::PoolTooBig);
+            (BufSizes::DEFAULT, Bufsz::Declined(reason))
+        } else {
+            (BufSizes::DEFAULT, Bufsz::NotOffered)
+        };
+        let pool = sizes.pool_len(nbufs).ok_or(EINVAL)?;
+        let bufs = Arc::new(vdev.alloc_shared(pool)?, GFP_KERNEL)?;
         for idx in 0..nbufs {
-            rvq.add_buf(&bufs, Self::rx_off(idx), BUF_SIZE, false, idx + 1)?;
+            rvq.add_buf(&bufs, idx * sizes.rx, sizes.rx, false, idx + 1)?;
         }
+        let scratch = KVVec::from_elem(0u8, sizes.rx, GFP_KERNEL)?;
         // Transmit completions are only wanted while a sender waits.
         svq.disable_cb();
         let ns_enabled = vdev.has_feature(VIRTIO_RPMSG_F_NS);
@@ -568,9 +703,12 @@ impl virtio::Driver for Vrp {
                 vdev <- new_mutex!(Some(dev), "Vrp::vdev"),
                 ns_enabled,
                 nbufs,
+                sizes,
+                bufsz,
                 started: Instant::now(),
                 rx <- new_mutex!(Rx { vq: Some(rvq), bufs: Some(bufs.clone()), scratch, acct: RxAccount { stats: RxStats::default(), ratelimit: RateLimit::new() } }, "Vrp::rx"),
                 tx <- new_mutex!(Tx { vq: Some(svq), bufs: Some(bufs), next_fresh: 0, sleepers: 0, poll_armed: false, msgs: 0, dropped_removed: 0 }, "Vrp::tx"),
+                tx_sleep <- new_mutex!((), "Vrp::tx_sleep"),
                 sendq <- new_poll_condvar!("Vrp::sendq"),
                 endpoints <- new_mutex!(RBTree::new(), "Vrp::endpoints"),
                 debugfs <- new_mutex!(None, "Vrp::debugfs"),
@@ -622,7 +760,7 @@ impl virtio::Driver for Vrp {
             let mut tx = this.tx.lock();
             (tx.vq.take(), tx.bufs.take())
         };
-        this.sendq.notify_all();
+        this.wake_senders();
         let vrp: Arc<Vrp> = this.into();
         Channel::unregister_all(&vrp);
         let leftover = core::mem::take(&mut *this.endpoints.lock());

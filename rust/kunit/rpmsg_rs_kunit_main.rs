@@ -16,6 +16,13 @@ mod rpmsg_rs {
     pub mod rpmsg;
 }
 
+// The wire format, shared with the bus (`rust/proto`).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../proto/src"]
+mod proto {
+    pub mod msg;
+}
+
 module! {
     type: KunitModule,
     name: "rpmsg_rs_kunit",

@@ -10,5 +10,6 @@
 #![no_std]
 
 pub mod addr;
+pub mod bufsz;
 pub mod msg;
 pub mod ratelimit;

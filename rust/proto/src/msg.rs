@@ -7,6 +7,12 @@
 //! byte order is the host's, and every host this project supports is
 //! little-endian.
 
+/// The virtio device id of an RPMsg device (`VIRTIO_ID_RPMSG`).
+pub const VIRTIO_ID_RPMSG: u32 = 7;
+/// Feature bit `VIRTIO_RPMSG_F_NS` (a bit number, as in the kernel's
+/// headers): the remote announces its channels to [`NS_ADDR`].
+pub const VIRTIO_RPMSG_F_NS: u32 = 0;
+
 /// Size of [`Header`] on the wire.
 pub const HEADER_LEN: usize = 16;
 /// Name-service endpoint address, on both sides.

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use rpmsg_proto::addr::{lowest_free, AddrError, AddrSet};
+use rpmsg_proto::bufsz::{BufSizes, OfferError, CONFIG_LEN, MAX_BUF_SIZE, MIN_BUF_SIZE};
 use rpmsg_proto::msg::{
     Header, MsgError, Name, NsMsg, ADDR_ANY, FIRST_DYNAMIC_ADDR, HEADER_LEN, NAME_SIZE, NS_MSG_LEN,
 };
@@ -33,8 +34,53 @@ fn name_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// The model of a valid size offer.
+fn valid_size(n: u32) -> bool {
+    (MIN_BUF_SIZE as u64..=MAX_BUF_SIZE as u64).contains(&u64::from(n))
+}
+
+fn size_offer() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        // Mostly around the bounds, so both sides of each are exercised.
+        0u32..64,
+        (MAX_BUF_SIZE as u32 - 64)..(MAX_BUF_SIZE as u32 + 64),
+        any::<u32>(),
+    ]
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    /// Whatever the remote put into its config space, parsing never panics
+    /// and accepts exactly version 0 with both sizes in bounds.
+    #[test]
+    fn bufsz_offer_any_bytes(cfg in proptest::collection::vec(any::<u8>(), 0..CONFIG_LEN + 8)) {
+        let r = BufSizes::parse(&cfg);
+        if cfg.len() < CONFIG_LEN {
+            prop_assert_eq!(r, Err(OfferError::Truncated));
+        } else if cfg[0] != 0 || cfg[1] != 0 {
+            prop_assert_eq!(r, Err(OfferError::Version(u16::from_le_bytes([cfg[0], cfg[1]]))));
+        } else {
+            let tx = u32::from_le_bytes(cfg[2..6].try_into().unwrap());
+            let rx = u32::from_le_bytes(cfg[6..10].try_into().unwrap());
+            prop_assert_eq!(r.is_ok(), valid_size(tx) && valid_size(rx));
+        }
+    }
+
+    #[test]
+    fn bufsz_offer_round_trips(version in 0u16..3, tx in size_offer(), rx in size_offer()) {
+        let r = BufSizes::parse(&BufSizes::offer(version, tx, rx));
+        if version != 0 {
+            prop_assert_eq!(r, Err(OfferError::Version(version)));
+        } else if valid_size(tx) && valid_size(rx) {
+            // The remote's tx is the host's rx.
+            let s = r.unwrap();
+            prop_assert_eq!((s.rx, s.tx), (tx as usize, rx as usize));
+            prop_assert!(s.tx_payload() < s.tx && s.rx_payload() < s.rx);
+        } else {
+            prop_assert!(r.is_err());
+        }
+    }
 
     #[test]
     fn header_round_trips(src: u32, dst: u32, flags: u16, len in 0u16..=496, spare in 0usize..64) {

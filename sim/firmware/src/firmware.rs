@@ -17,17 +17,22 @@
 //! show the host survives everything a remote can write into shared memory.
 
 use super::mem::DeviceMemory;
-use super::rsc::{self, VdevState, VringSpec, STATUS_DRIVER_OK, VIRTIO_RPMSG_F_NS};
+use super::rsc::{
+    self, VdevState, VringSpec, CONFIG_ROOM, FEATURE_BUFSZ, FEATURE_NS, STATUS_DRIVER_OK,
+};
 use super::vring::{DeviceQueue, Layout, Popped, VringError};
 use crate::proto::addr::{AddrError, AddrSet};
+use crate::proto::bufsz::{self, BufSizes};
 use crate::proto::msg::{
     Header, Name, NsMsg, ADDR_ANY, HEADER_LEN, NAME_SIZE, NS_ADDR, NS_MSG_LEN,
 };
 
-/// Largest buffer the firmware handles; the kernel's RPMsg buses use 512.
-pub const MAX_BUF: usize = 512;
-/// Largest payload in a `MAX_BUF` buffer.
-pub const MAX_PAYLOAD: usize = MAX_BUF - HEADER_LEN;
+/// Largest buffer the firmware handles: the largest a host accepts. The
+/// scratch space [`Firmware::serve`] wants.
+pub const MAX_BUF: usize = bufsz::MAX_BUF_SIZE;
+/// Payload of a buffer of the default size (512 bytes, both ways, unless
+/// `VIRTIO_RPMSG_F_BUFSZ` is negotiated).
+pub const DEFAULT_PAYLOAD: usize = bufsz::DEFAULT_BUF_SIZE - HEADER_LEN;
 pub const MAX_ENDPOINTS: usize = 32;
 pub const MAX_HOST_CHANNELS: usize = 32;
 /// Announcements waiting for rx buffers.
@@ -312,6 +317,49 @@ pub struct Notify {
     pub from_host: bool,
 }
 
+/// What the firmware offers for `VIRTIO_RPMSG_F_BUFSZ`, as the remote
+/// names the directions. Any values: a malformed offer is how a host's
+/// refusal is tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufszOffer {
+    pub version: u16,
+    /// Remote -> host.
+    pub txbuf_size: u32,
+    /// Host -> remote.
+    pub rxbuf_size: u32,
+    /// Bytes of config space the resource table declares, at most
+    /// [`bufsz::CONFIG_LEN`]: fewer make a config space too short.
+    pub config_len: usize,
+}
+
+impl BufszOffer {
+    /// A well-formed offer of these sizes.
+    pub fn new(txbuf_size: u32, rxbuf_size: u32) -> BufszOffer {
+        BufszOffer {
+            version: bufsz::VERSION,
+            txbuf_size,
+            rxbuf_size,
+            config_len: bufsz::CONFIG_LEN,
+        }
+    }
+
+    /// The vdev's config space: returns its length.
+    pub fn config(&self, out: &mut [u8; CONFIG_ROOM]) -> usize {
+        out.fill(0);
+        let cfg = BufSizes::offer(self.version, self.txbuf_size, self.rxbuf_size);
+        let len = self.config_len.min(cfg.len());
+        out[..len].copy_from_slice(&cfg[..len]);
+        len
+    }
+
+    /// The sizes, host's view, if a host may accept them.
+    fn sizes(&self) -> Option<BufSizes> {
+        let mut cfg = [0u8; CONFIG_ROOM];
+        let len = self.config(&mut cfg);
+        BufSizes::parse(&cfg[..len]).ok()
+    }
+}
+
 /// The firmware of one remote processor.
 pub struct Firmware {
     vrings: [VringSpec; 2],
@@ -334,6 +382,11 @@ pub struct Firmware {
     faults: FaultQueue,
     /// The remote takes nothing from the host's send queue.
     stalled: bool,
+    /// The `VIRTIO_RPMSG_F_BUFSZ` offer of this boot, if any.
+    offer: Option<BufszOffer>,
+    /// Buffer sizes of this boot, host's view: the offer's once the host
+    /// acknowledged it, else the default.
+    sizes: BufSizes,
     pub stats: Stats,
 }
 
@@ -359,6 +412,8 @@ impl Firmware {
             broken: false,
             faults: FaultQueue::new(),
             stalled: false,
+            offer: None,
+            sizes: BufSizes::DEFAULT,
             stats: Stats::default(),
         }
     }
@@ -385,12 +440,39 @@ impl Firmware {
             broken: false,
             faults: FaultQueue::new(),
             stalled: false,
+            offer: None,
+            sizes: BufSizes::DEFAULT,
             stats: Stats::default(),
         })
     }
 
+    /// The features the firmware offers without a buffer size offer.
+    pub const FEATURES: u32 = FEATURE_NS;
+
     /// The features the firmware offers in its resource table.
-    pub const FEATURES: u32 = VIRTIO_RPMSG_F_NS;
+    pub fn features(&self) -> u32 {
+        match self.offer {
+            Some(_) => Self::FEATURES | FEATURE_BUFSZ,
+            None => Self::FEATURES,
+        }
+    }
+
+    /// Sets the buffer size offer (`None`: the feature is not offered).
+    /// Only between boots: the resource table is built from it, and the
+    /// host's answer is checked against it.
+    pub fn set_offer(&mut self, offer: Option<BufszOffer>) {
+        self.offer = offer;
+    }
+
+    pub fn offer(&self) -> Option<BufszOffer> {
+        self.offer
+    }
+
+    /// Buffer sizes in use, host's view (the default until the host
+    /// acknowledges an offer).
+    pub fn sizes(&self) -> BufSizes {
+        self.sizes
+    }
 
     /// Forgets every endpoint, queue, pending fault and a stall: the
     /// processor (re)boots. The statistics stay. Field by field, in place:
@@ -413,6 +495,8 @@ impl Firmware {
             broken,
             faults,
             stalled,
+            offer: _,
+            sizes,
             stats: _,
         } = self;
         endpoints.fill(None);
@@ -428,6 +512,7 @@ impl Firmware {
         *broken = false;
         *faults = FaultQueue::new();
         *stalled = false;
+        *sizes = BufSizes::DEFAULT;
     }
 
     /// Whether the rings are being served.
@@ -558,7 +643,7 @@ impl Firmware {
         count: u32,
         size: usize,
     ) -> Result<(), FwError> {
-        if !(4..=MAX_PAYLOAD).contains(&size) || count == 0 || to == ADDR_ANY {
+        if !(4..=self.sizes.rx_payload()).contains(&size) || count == 0 || to == ADDR_ANY {
             return Err(FwError::Invalid);
         }
         if !self
@@ -570,7 +655,7 @@ impl Firmware {
         if self.source_pending() > 0 {
             return Err(FwError::Busy);
         }
-        // `size` <= MAX_PAYLOAD was checked above.
+        // `size` is at most a buffer of at most MAX_BUF: within u16.
         self.source = Some(SourceRun {
             from,
             to,
@@ -593,7 +678,7 @@ impl Firmware {
     /// Follows the device status the host wrote into the resource table:
     /// starts serving at DRIVER_OK, stops when the host resets the device.
     fn sync_status<M: DeviceMemory>(&mut self, mem: &M) {
-        let state = match rsc::read_state(mem, self.rsc_da, &self.vrings, Self::FEATURES) {
+        let state = match rsc::read_state(mem, self.rsc_da, &self.vrings, self.features()) {
             Ok(state) => state,
             Err(_) => {
                 // A host that rewrites the vrings gets no service at all.
@@ -644,7 +729,14 @@ impl Firmware {
         self.queues = Some(Queues { to_host, from_host });
         self.stats.host_starts += 1;
         self.notifyid = state.notifyid;
-        self.ns_enabled = state.gfeatures & VIRTIO_RPMSG_F_NS != 0;
+        self.ns_enabled = state.gfeatures & FEATURE_NS != 0;
+        // A host that acknowledges a malformed offer gets the default: it
+        // should have declined (and the remote cannot tell it otherwise).
+        self.sizes = self
+            .offer
+            .filter(|_| state.gfeatures & FEATURE_BUFSZ != 0)
+            .and_then(|o| o.sizes())
+            .unwrap_or(BufSizes::DEFAULT);
         // A (re)started host driver knows no channels: announce them all.
         self.ns_len = 0;
         let epts = self.endpoints;
@@ -663,14 +755,24 @@ impl Firmware {
         self.host_channels = [None; MAX_HOST_CHANNELS];
     }
 
-    /// Serves both rings as far as buffers allow. Call on every kick.
+    /// [`Self::serve`] with scratch space on the stack: not in the kernel,
+    /// whose stack is far too small for it.
+    #[cfg(not(MODULE))]
     pub fn service<M: DeviceMemory>(&mut self, mem: &M) -> Notify {
+        let mut scratch = [0u8; MAX_BUF];
+        self.serve(mem, &mut scratch)
+    }
+
+    /// Serves both rings as far as buffers allow. Call on every kick.
+    /// `scratch` holds one message: at least [`MAX_BUF`] bytes, else the
+    /// larger messages are refused.
+    pub fn serve<M: DeviceMemory>(&mut self, mem: &M, scratch: &mut [u8]) -> Notify {
         self.sync_status(mem);
         let mut notify = Notify::default();
         if self.queues.is_none() {
             return notify;
         }
-        let result = self.pump(mem, &mut notify);
+        let result = self.pump(mem, scratch, &mut notify);
         if result.is_err() {
             // The rings are corrupt: stop serving until the host resets.
             self.stats.broken_rings += 1;
@@ -681,7 +783,12 @@ impl Firmware {
         notify
     }
 
-    fn pump<M: DeviceMemory>(&mut self, mem: &M, notify: &mut Notify) -> Result<(), VringError> {
+    fn pump<M: DeviceMemory>(
+        &mut self,
+        mem: &M,
+        scratch: &mut [u8],
+        notify: &mut Notify,
+    ) -> Result<(), VringError> {
         loop {
             let mut progress = false;
             // Name-service faults first in line go out as messages of
@@ -718,8 +825,10 @@ impl Firmware {
                 progress = true;
             }
             if let Some(mut run) = self.source.filter(|s| s.next < s.count) {
-                let mut payload = [0u8; MAX_PAYLOAD];
-                let payload = &mut payload[..usize::from(run.size)];
+                let Some(payload) = scratch.get_mut(..usize::from(run.size)) else {
+                    self.source = None;
+                    break;
+                };
                 while run.next < run.count {
                     fill_source_payload(payload, run.next);
                     if !self.send(mem, run.from, run.to, payload, notify)? {
@@ -736,7 +845,7 @@ impl Firmware {
             // stalled remote takes none.
             while !self.stalled
                 && self.to_host_pending(mem)? > 0
-                && self.receive_one(mem, notify)?
+                && self.receive_one(mem, scratch, notify)?
             {
                 progress = true;
             }
@@ -783,13 +892,15 @@ impl Firmware {
                 Some(Popped::Ok(buf)) => buf,
             };
             let total = HEADER_LEN + payload.len();
-            if (buf.len as usize) < total {
+            // The host's buffer, or one larger than agreed (which a host
+            // checks against its own size).
+            if (buf.len as usize) < total || total > self.sizes.rx {
                 self.stats.bad_desc += 1;
                 q.to_host.push(mem, buf.head, 0)?;
                 notify.to_host = true;
                 continue;
             }
-            // `payload` is at most MAX_PAYLOAD, well within u16.
+            // `payload` fits a buffer of at most MAX_BUF: within u16.
             let mut hdr = Header {
                 src,
                 dst,
@@ -835,6 +946,7 @@ impl Firmware {
     fn receive_one<M: DeviceMemory>(
         &mut self,
         mem: &M,
+        scratch: &mut [u8],
         notify: &mut Notify,
     ) -> Result<bool, VringError> {
         let Some(q) = self.queues.as_mut() else {
@@ -850,10 +962,15 @@ impl Firmware {
             }
             Some(Popped::Ok(buf)) => buf,
         };
-        let mut data = [0u8; MAX_BUF];
-        let len = (buf.len as usize).min(MAX_BUF);
-        mem.read(buf.addr, &mut data[..len])?;
-        self.handle(mem, &data[..len], notify)?;
+        // A message larger than the agreed size is the host's bug: dropped.
+        let len = buf.len as usize;
+        match scratch.get_mut(..len).filter(|_| len <= self.sizes.tx) {
+            Some(data) => {
+                mem.read(buf.addr, data)?;
+                self.handle(mem, data, notify)?;
+            }
+            None => self.stats.bad_msg += 1,
+        }
         if let Some(q) = self.queues.as_mut() {
             q.from_host.push(mem, buf.head, 0)?;
         }
@@ -884,8 +1001,11 @@ impl Firmware {
         match ept.service {
             Service::Echo => {
                 self.stats.echo_rx.add(payload.len());
-                // A buffer was pending when the message was taken.
-                if self.send(mem, ept.addr, hdr.src, payload, notify)? {
+                // A buffer was pending when the message was taken; the reply
+                // may still be larger than the host receives.
+                if payload.len() <= self.sizes.rx_payload()
+                    && self.send(mem, ept.addr, hdr.src, payload, notify)?
+                {
                     self.stats.echo_tx.add(payload.len());
                 } else {
                     self.stats.dropped_replies += 1;
@@ -925,9 +1045,9 @@ impl Firmware {
     }
 }
 
-/// 0, 1, 2, ... as bytes, long enough that every source payload's pattern
-/// is one window of it.
-const RAMP_LEN: usize = 256 + MAX_PAYLOAD;
+/// 0, 1, 2, ... as bytes: every 256 bytes of a source payload's pattern are
+/// one window of it (the pattern repeats every 256 bytes).
+const RAMP_LEN: usize = 4 + 256 + 256;
 static RAMP: [u8; RAMP_LEN] = {
     let mut r = [0u8; RAMP_LEN];
     let mut i = 0;
@@ -942,13 +1062,14 @@ static RAMP: [u8; RAMP_LEN] = {
 /// it, so that the receiver can check order and content: byte `i >= 4` is
 /// `(seq + i) as u8`. Copied from a window of `RAMP` rather than computed
 /// byte by byte: the remote must not be what limits a streaming benchmark.
-/// Payloads are 4..=MAX_PAYLOAD bytes (`start_source` checks).
+/// Payloads are at least 4 bytes (`start_source` checks).
 pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
-    let len = payload.len().min(MAX_PAYLOAD);
-    let (head, rest) = payload[..len].split_at_mut(4.min(len));
+    let (head, rest) = payload.split_at_mut(4.min(payload.len()));
     head.copy_from_slice(&seq.to_le_bytes()[..head.len()]);
     let start = usize::from(seq as u8) + head.len();
-    rest.copy_from_slice(&RAMP[start..start + rest.len()]);
+    for chunk in rest.chunks_mut(256) {
+        chunk.copy_from_slice(&RAMP[start..start + chunk.len()]);
+    }
 }
 
 #[cfg(test)]
@@ -984,20 +1105,36 @@ mod tests {
         rx: DriverQueue,
         tx: DriverQueue,
         fw: Firmware,
+        /// Size of the receive buffers the host posts.
+        rx_len: u32,
     }
+
+    /// Room for each buffer: the largest any test uses.
+    const STRIDE: u64 = 4096;
 
     impl Host {
         fn new() -> Host {
+            Host::with_offer(None, 512)
+        }
+
+        /// A host whose remote offers `offer`, posting receive buffers of
+        /// `rx_len` bytes.
+        fn with_offer(offer: Option<BufszOffer>, rx_len: u32) -> Host {
             let mem = TestMem::new(BASE, 0x20000);
+            let mut fw = Firmware::new(RSC, SPECS);
+            fw.set_offer(offer);
+            let mut cfg = [0u8; CONFIG_ROOM];
+            let cfg_len = offer.map_or(0, |o| o.config(&mut cfg));
             let mut table = [0u8; TABLE_LEN];
-            rsc::build(&mut table, SPECS, Firmware::FEATURES);
+            rsc::build(&mut table, SPECS, fw.features(), &cfg[..cfg_len]);
             mem.write(RSC, &table).unwrap();
             let layout = |s: &VringSpec| Layout::new(u64::from(s.da), s.num, s.align).unwrap();
             let mut host = Host {
                 rx: DriverQueue::new(layout(&SPECS[0])),
                 tx: DriverQueue::new(layout(&SPECS[1])),
-                fw: Firmware::new(RSC, SPECS),
+                fw,
                 mem,
+                rx_len,
             };
             for i in 0..NUM as u16 {
                 host.post_rx(i);
@@ -1006,16 +1143,16 @@ mod tests {
         }
 
         fn rx_buf(i: u16) -> u64 {
-            BUFS + 512 * u64::from(i)
+            BUFS + STRIDE * u64::from(i)
         }
 
         fn tx_buf(i: u16) -> u64 {
-            BUFS + 512 * (u64::from(NUM) + u64::from(i))
+            BUFS + STRIDE * (u64::from(NUM) + u64::from(i))
         }
 
         fn post_rx(&mut self, i: u16) {
             self.rx
-                .add(&self.mem, i, Host::rx_buf(i), 512, DESC_F_WRITE);
+                .add(&self.mem, i, Host::rx_buf(i), self.rx_len, DESC_F_WRITE);
         }
 
         fn driver_ok(&mut self, features: u32) {
@@ -1064,7 +1201,7 @@ mod tests {
             while let Some((id, len)) = self.rx.get_used_raw(&self.mem) {
                 let mut buf = Vec::new();
                 if id < NUM {
-                    buf.resize(512, 0);
+                    buf.resize(self.rx_len as usize, 0);
                     self.mem.read(Host::rx_buf(id as u16), &mut buf).unwrap();
                     self.post_rx(id as u16);
                 }
@@ -1113,7 +1250,7 @@ mod tests {
             "nothing before DRIVER_OK"
         );
         assert!(h.receive().is_empty());
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         assert!(h.fw.service(&h.mem).to_host);
         let got = h.receive();
         assert_eq!(got.len(), 1);
@@ -1137,12 +1274,103 @@ mod tests {
         assert!(h.receive().is_empty());
     }
 
+    const BOTH: u32 = FEATURE_NS | FEATURE_BUFSZ;
+
+    #[test]
+    fn bufsz_offer_in_the_table() {
+        let h = Host::with_offer(Some(BufszOffer::new(2048, 1024)), 2048);
+        assert_eq!(h.fw.features(), BOTH);
+        let mut cfg = [0u8; CONFIG_ROOM];
+        h.mem.read(RSC + 20 + 28 + 40, &mut cfg).unwrap();
+        assert_eq!(BufSizes::parse(&cfg), Ok(BufSizes { rx: 2048, tx: 1024 }));
+        let mut len = [0u8; 4];
+        h.mem.read(RSC + 20 + 20, &mut len).unwrap();
+        assert_eq!(u32::from_le_bytes(len), 66);
+    }
+
+    /// Asymmetric sizes, acknowledged: the largest message each way goes
+    /// through, and one byte more is refused by the remote.
+    #[test]
+    fn bufsz_acked_sizes_per_direction() {
+        let mut h = Host::with_offer(Some(BufszOffer::new(2048, 1024)), 2048);
+        let sink = h.fw.announce("s", Service::Sink, ADDR_ANY).unwrap();
+        let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        let src = h.fw.announce("src", Service::Source, ADDR_ANY).unwrap();
+        h.driver_ok(BOTH);
+        h.fw.service(&h.mem);
+        assert_eq!(h.receive().len(), 3);
+        assert_eq!(h.fw.sizes(), BufSizes { rx: 2048, tx: 1024 });
+        // Host -> remote: up to 1024 - 16 bytes.
+        h.send(0, 1030, sink, &[7u8; 1008]);
+        h.send(1, 1030, sink, &[7u8; 1009]);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.stats.sink_rx.bytes, 1008);
+        assert_eq!(h.fw.stats.bad_msg, 1);
+        // Echo of the largest host message fits the host's 2048 bytes.
+        h.send(2, 1030, echo, &[9u8; 1008]);
+        h.fw.service(&h.mem);
+        let got = h.receive();
+        assert_eq!((got.len(), got[0].1.len()), (1, 1008));
+        // Remote -> host: up to 2048 - 16 bytes.
+        assert_eq!(
+            h.fw.start_source(src, 0x400, 1, 2033),
+            Err(FwError::Invalid)
+        );
+        h.fw.start_source(src, 0x400, 2, 2032).unwrap();
+        h.fw.service(&h.mem);
+        let got = h.receive();
+        assert_eq!(got.len(), 2);
+        let mut want = std::vec![0u8; 2032];
+        fill_source_payload(&mut want, 1);
+        assert_eq!(got[1].1, want);
+    }
+
+    /// The host declined (or ignores) the offer: 512 both ways.
+    #[test]
+    fn bufsz_declined_uses_the_default() {
+        let mut h = Host::with_offer(Some(BufszOffer::new(4096, 4096)), 512);
+        let sink = h.fw.announce("s", Service::Sink, ADDR_ANY).unwrap();
+        h.driver_ok(FEATURE_NS);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.sizes(), BufSizes::DEFAULT);
+        h.send(0, 1030, sink, &[1u8; 497]);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.stats.bad_msg, 1);
+        // A malformed offer acknowledged anyway is not used either.
+        let bad = BufszOffer {
+            version: 1,
+            ..BufszOffer::new(4096, 4096)
+        };
+        let mut h = Host::with_offer(Some(bad), 512);
+        h.driver_ok(BOTH);
+        h.fw.service(&h.mem);
+        assert_eq!(h.fw.sizes(), BufSizes::DEFAULT);
+        let short = BufszOffer {
+            config_len: 10,
+            ..BufszOffer::new(4096, 4096)
+        };
+        let mut cfg = [0u8; CONFIG_ROOM];
+        assert_eq!(short.config(&mut cfg), 10);
+        assert_eq!(short.sizes(), None);
+    }
+
+    /// A host granting a feature never offered is refused as before.
+    #[test]
+    fn bufsz_not_offered_cannot_be_acked() {
+        let mut h = Host::new();
+        h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
+        h.driver_ok(BOTH);
+        h.fw.service(&h.mem);
+        assert!(h.receive().is_empty());
+        assert_eq!(h.fw.stats.broken_rings, 1);
+    }
+
     #[test]
     fn echo_sink_and_unknown() {
         let mut h = Host::new();
         let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
         let sink = h.fw.announce("s", Service::Sink, 2000 - 1).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 2);
         h.send(0, 1030, echo, b"hello");
@@ -1197,7 +1425,7 @@ mod tests {
     #[test]
     fn source_payload_pattern() {
         for seq in [0u32, 1, 251, 255, 256, 0x1234_5678, u32::MAX] {
-            for len in [4usize, 5, 16, 300, MAX_PAYLOAD] {
+            for len in [4usize, 5, 16, 300, DEFAULT_PAYLOAD] {
                 let mut p = std::vec![0xeeu8; len];
                 fill_source_payload(&mut p, seq);
                 assert_eq!(p[..4], seq.to_le_bytes());
@@ -1220,7 +1448,7 @@ mod tests {
         assert_eq!(h.fw.start_source(src, 0x400, 0, 16), Err(FwError::Invalid));
         assert_eq!(h.fw.start_source(src, 0x400, 1, 3), Err(FwError::Invalid));
         assert_eq!(
-            h.fw.start_source(src, 0x400, 1, MAX_PAYLOAD + 1),
+            h.fw.start_source(src, 0x400, 1, DEFAULT_PAYLOAD + 1),
             Err(FwError::Invalid)
         );
         assert_eq!(h.fw.start_source(1, 0x400, 1, 16), Err(FwError::NotFound));
@@ -1246,7 +1474,7 @@ mod tests {
     fn malformed_host_messages_are_counted_and_buffers_returned() {
         let mut h = Host::new();
         let echo = h.fw.announce("e", Service::Echo, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         h.receive();
         // Header claims more payload than the buffer carries.
@@ -1276,7 +1504,7 @@ mod tests {
     #[test]
     fn host_announcements_are_recorded() {
         let mut h = Host::new();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         let mut wire = [0u8; NS_MSG_LEN];
         NsMsg {
             name: Name::new(b"rpmsg_chrdev").unwrap(),
@@ -1305,7 +1533,7 @@ mod tests {
 
     #[test]
     fn reset_leaves_what_new_makes_but_the_stats() {
-        let (mut h, _) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, _) = echo_host(FEATURE_NS);
         let src = h.fw.announce("s", Service::Source, ADDR_ANY).unwrap();
         h.fw.start_source(src, 1024, 3, 8).unwrap();
         h.fw.inject(Fault::Dst).unwrap();
@@ -1351,7 +1579,7 @@ mod tests {
     fn reset_and_restart_reannounce() {
         let mut h = Host::new();
         h.fw.announce("a", Service::Echo, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 1);
         // The host resets the device (driver removed) and probes again.
@@ -1360,7 +1588,7 @@ mod tests {
         assert!(!h.fw.running());
         let mut fresh = Host::new();
         fresh.fw = h.fw;
-        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.driver_ok(FEATURE_NS);
         fresh.fw.service(&fresh.mem);
         let got = fresh.receive();
         assert_eq!(ns(&got[0].1).name.as_str(), "a");
@@ -1369,7 +1597,7 @@ mod tests {
 
     #[test]
     fn stall_holds_host_messages_until_resume() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let src = h.fw.announce("src", Service::Source, ADDR_ANY).unwrap();
         h.fw.service(&h.mem);
         assert_eq!(h.receive().len(), 1);
@@ -1430,7 +1658,7 @@ mod tests {
         // A driver unbound and bound again: the host resets the device and
         // remoteproc zeroes the rings, with no kick in between, so the
         // remote first sees DRIVER_OK on fresh rings.
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let chan = NsMsg {
             name: Name::new(b"rpmsg_chrdev").unwrap(),
             addr: 1030,
@@ -1446,7 +1674,7 @@ mod tests {
         assert_eq!(h.fw.stats.host_starts, 1);
         let mut fresh = Host::new();
         fresh.fw = h.fw;
-        fresh.driver_ok(VIRTIO_RPMSG_F_NS);
+        fresh.driver_ok(FEATURE_NS);
         fresh.send(0, 1030, echo, b"after");
         fresh.fw.service(&fresh.mem);
         let got = fresh.receive();
@@ -1552,7 +1780,7 @@ mod tests {
 
     #[test]
     fn frame_faults_corrupt_the_next_messages_in_order() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let tx_before = h.fw.stats.tx.msgs;
         for f in [
             Fault::UsedLen,
@@ -1600,7 +1828,7 @@ mod tests {
 
     #[test]
     fn ns_faults_are_extra_messages() {
-        let (mut h, echo) = echo_host(VIRTIO_RPMSG_F_NS);
+        let (mut h, echo) = echo_host(FEATURE_NS);
         let kinds = [
             Fault::NsShort,
             Fault::NsLong,
@@ -1667,7 +1895,7 @@ mod tests {
         h.fw.inject(Fault::Dst).unwrap();
         h.fw.inject(Fault::NsFlags).unwrap();
         h.fw.inject(Fault::HdrLen).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         let got = h.receive_raw();
         assert_eq!(got.len(), 2);
@@ -1751,7 +1979,7 @@ mod tests {
     fn frame_faults_drop_exactly_the_messages_they_hit() {
         let mut h = Host::new();
         let src = h.fw.announce("flood", Service::Source, ADDR_ANY).unwrap();
-        h.driver_ok(VIRTIO_RPMSG_F_NS);
+        h.driver_ok(FEATURE_NS);
         h.fw.service(&h.mem);
         h.receive();
         h.fw.start_source(src, 0x400, 200, 32).unwrap();

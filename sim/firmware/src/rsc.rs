@@ -11,9 +11,12 @@
 use super::mem::{DeviceMemory, OutOfBounds};
 
 pub const RSC_VDEV: u32 = 3;
-pub const VIRTIO_ID_RPMSG: u32 = 7;
-/// `VIRTIO_RPMSG_F_NS`: the remote announces its channels.
-pub const VIRTIO_RPMSG_F_NS: u32 = 1 << 0;
+/// Feature masks of the vdev's `dfeatures` and `gfeatures` words, from the
+/// protocol's bit numbers: `VIRTIO_RPMSG_F_NS` (the remote announces its
+/// channels) and `VIRTIO_RPMSG_F_BUFSZ` (it offers buffer sizes in the
+/// config space).
+pub const FEATURE_NS: u32 = 1 << crate::proto::msg::VIRTIO_RPMSG_F_NS;
+pub const FEATURE_BUFSZ: u32 = 1 << crate::proto::bufsz::VIRTIO_RPMSG_F_BUFSZ;
 /// `VIRTIO_CONFIG_S_DRIVER_OK`.
 pub const STATUS_DRIVER_OK: u8 = 4;
 
@@ -22,12 +25,19 @@ const VDEV_OFFSET: usize = HDR_LEN + 4;
 /// Offsets inside the vdev entry, counted from its `type` word.
 const VDEV_NOTIFYID: usize = 8;
 const VDEV_GFEATURES: usize = 16;
+const VDEV_CONFIG_LEN: usize = 20;
 const VDEV_STATUS: usize = 24;
 const VDEV_VRINGS: usize = 28;
 const VRING_LEN: usize = 20;
 
+/// Where the vdev's config space starts: right after its vrings.
+const VDEV_CONFIG: usize = VDEV_VRINGS + 2 * VRING_LEN;
+/// Room for the config space: the `VIRTIO_RPMSG_F_BUFSZ` structure, padded
+/// to a whole word.
+pub const CONFIG_ROOM: usize = crate::proto::bufsz::CONFIG_LEN.next_multiple_of(4);
+
 /// Total size of the table.
-pub const TABLE_LEN: usize = VDEV_VRINGS + 2 * VRING_LEN + VDEV_OFFSET;
+pub const TABLE_LEN: usize = VDEV_OFFSET + VDEV_CONFIG + CONFIG_ROOM;
 
 /// The vrings the firmware expects: device address, entries, alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +47,10 @@ pub struct VringSpec {
     pub align: u32,
 }
 
-/// Writes a fresh table into `out`.
-pub fn build(out: &mut [u8; TABLE_LEN], vrings: [VringSpec; 2], features: u32) {
+/// Writes a fresh table into `out`, with `config` (at most
+/// [`CONFIG_ROOM`] bytes) as the vdev's config space.
+pub fn build(out: &mut [u8; TABLE_LEN], vrings: [VringSpec; 2], features: u32, config: &[u8]) {
+    let config = &config[..config.len().min(CONFIG_ROOM)];
     out.fill(0);
     let mut put = |at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
     put(0, 1); // version
@@ -46,10 +58,12 @@ pub fn build(out: &mut [u8; TABLE_LEN], vrings: [VringSpec; 2], features: u32) {
     put(HDR_LEN, VDEV_OFFSET as u32);
     let vdev = VDEV_OFFSET;
     put(vdev, RSC_VDEV);
-    put(vdev + 4, VIRTIO_ID_RPMSG);
+    put(vdev + 4, crate::proto::msg::VIRTIO_ID_RPMSG);
     put(vdev + VDEV_NOTIFYID, 0);
     put(vdev + 12, features);
-    // gfeatures, config_len: 0; status 0, num_of_vrings 2.
+    // `config` is at most CONFIG_ROOM bytes: within u32.
+    put(vdev + VDEV_CONFIG_LEN, config.len() as u32);
+    // gfeatures 0; status 0, num_of_vrings 2.
     out[vdev + VDEV_STATUS + 1] = 2;
     for (i, v) in vrings.iter().enumerate() {
         let at = vdev + VDEV_VRINGS + i * VRING_LEN;
@@ -61,6 +75,8 @@ pub fn build(out: &mut [u8; TABLE_LEN], vrings: [VringSpec; 2], features: u32) {
         put(12, 0);
         put(16, 0);
     }
+    let at = vdev + VDEV_CONFIG;
+    out[at..at + config.len()].copy_from_slice(config);
 }
 
 /// What the host has written into the table.
@@ -141,10 +157,13 @@ mod tests {
     #[test]
     fn layout_matches_kernel_structs() {
         let mut t = [0u8; TABLE_LEN];
-        build(&mut t, SPECS, VIRTIO_RPMSG_F_NS);
+        build(&mut t, SPECS, FEATURE_NS, &[0xa5; 66]);
         // struct resource_table + one offset, fw_rsc_hdr, fw_rsc_vdev (24),
-        // two fw_rsc_vdev_vring (20 each).
-        assert_eq!(TABLE_LEN, 16 + 4 + 4 + 24 + 40);
+        // two fw_rsc_vdev_vring (20 each), then the config space.
+        assert_eq!(TABLE_LEN, 16 + 4 + 4 + 24 + 40 + 68);
+        assert_eq!(&t[20 + 20..20 + 24], &66u32.to_le_bytes(), "config_len");
+        assert!(t[88..88 + 66].iter().all(|&b| b == 0xa5));
+        assert_eq!(&t[88 + 66..], &[0, 0]);
         assert_eq!(&t[16..20], &20u32.to_le_bytes());
         assert_eq!(&t[20..24], &RSC_VDEV.to_le_bytes());
         assert_eq!(&t[24..28], &7u32.to_le_bytes());
@@ -157,7 +176,7 @@ mod tests {
     fn reads_back_host_fields_and_refuses_tampering() {
         let mem = TestMem::new(0x2000, 0x100);
         let mut t = [0u8; TABLE_LEN];
-        build(&mut t, SPECS, VIRTIO_RPMSG_F_NS);
+        build(&mut t, SPECS, FEATURE_NS, &[]);
         mem.write(0x2000, &t).unwrap();
         // What the remoteproc core does: notify ids, features, status.
         mem.write_u32(0x2000 + 20 + 28 + 12, 0).unwrap();
@@ -165,7 +184,7 @@ mod tests {
         mem.write_u32(0x2000 + 20 + 16, 1).unwrap();
         mem.write(0x2000 + 20 + 24, &[STATUS_DRIVER_OK | 3])
             .unwrap();
-        let st = read_state(&mem, 0x2000, &SPECS, VIRTIO_RPMSG_F_NS).unwrap();
+        let st = read_state(&mem, 0x2000, &SPECS, FEATURE_NS).unwrap();
         assert_eq!(
             st,
             VdevState {

@@ -192,6 +192,11 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             case: None,
         },
         plot::Panel {
+            title: "bulk 64 KiB streams in the largest messages, MB/s",
+            metric: "MB/s",
+            case: Some("bulk"),
+        },
+        plot::Panel {
             title: "kernel CPU per message, without the remote's",
             metric: "stack CPU/msg",
             case: None,

@@ -110,6 +110,7 @@ fn panel(out: &mut String, p: &Panel<'_>, rows: &[&Row], top: f64) {
         let f = &r.figure;
         let label = match f.case.as_str() {
             "sink" => format!("sink {} B x{}", f.size, f.eps),
+            "bulk" => format!("bulk {} KiB", f.size / 1024),
             c => format!("{c} {} B", f.size),
         };
         let _ = writeln!(

@@ -102,6 +102,14 @@ impl Stats {
             .map_err(|_| format!("stats {key}: {v:?} is not a number"))
     }
 
+    /// A value as text.
+    pub fn text(&self, key: &str) -> Res<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format!("no {key:?} in stats"))
+    }
+
     pub fn state(&self) -> Res<&str> {
         self.0
             .get("state")

@@ -3,14 +3,17 @@
 //! ```text
 //! rpmsg-bench clock
 //! rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]
-//!                  [--cases echo,sink,source] [--profile <top>]
+//!                  [--cases echo,sink,source,bulk] [--profile <top>]
 //! ```
 //!
 //! `clock` checks that the guest's clock can time single round trips (not
 //! jiffies). `run` measures the stack that is loaded, with the simulated
 //! remote `sim0`, through the userspace ABI only (`/dev/rpmsg_ctrlN`,
 //! `RPMSG_CREATE_EPT_IOCTL`, `/dev/rpmsgN`): echo round trips, streaming into
-//! `sink` endpoints and out of a `source`. Every sample is one line
+//! `sink` endpoints and out of a `source`; last, a bulk stream (64 KiB in
+//! messages of the largest size) with the remote offering 4 KiB buffers
+//! (`VIRTIO_RPMSG_F_BUFSZ`), which a bus that negotiates takes and the
+//! kernel's C bus ignores (512 bytes). Every sample is one line
 //! `BENCH key=value ...` on stdout, a failed case one line `BENCH-ERROR ...`;
 //! the host's `bench-report` reads them back. Pairing the stacks and
 //! computing ratios is the host's business. `--profile` samples the kernel
@@ -35,7 +38,7 @@ use rpmsg_test::uapi::RPMSG_ADDR_ANY;
 
 const USAGE: &str = "usage: rpmsg-bench clock
        rpmsg-bench run --stack <name> --round <n> [--rtts <n>] [--msgs <n>]
-                       [--cases echo,sink,source] [--profile <top>]";
+                       [--cases echo,sink,source,bulk] [--profile <top>]";
 
 const ECHO_SIZES: [usize; 3] = [1, 64, 496];
 const STREAM_SIZES: [usize; 2] = [16, 496];
@@ -54,6 +57,13 @@ const SOURCE_IDLE: Duration = Duration::from_secs(5);
 /// address when it is allocated (`src` shows what was asked for).
 const SOURCE_DST: u32 = 0x4000;
 const SIM: &str = "sim0";
+/// The bulk case's stream, written in messages of the largest size.
+const BULK_STREAM: usize = 64 * 1024;
+/// Streams per bulk sample (64 MiB): a run of a second or so, far above
+/// the 10 ms steps in which the end is polled.
+const BULK_STREAMS: usize = 1000;
+/// The remote's offer for the bulk case (`bufsz` in its debugfs directory).
+const BULK_OFFER: &str = "4096 4096";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -94,7 +104,9 @@ impl Opts {
             round: 0,
             rtts: 10_000,
             msgs: 20_000,
-            cases: ["echo", "sink", "source"].map(String::from).to_vec(),
+            cases: ["echo", "sink", "source", "bulk"]
+                .map(String::from)
+                .to_vec(),
             profile: 0,
         };
         let mut it = args.iter();
@@ -117,7 +129,7 @@ impl Opts {
                     if let Some(c) = o
                         .cases
                         .iter()
-                        .find(|c| !["echo", "sink", "source"].contains(&c.as_str()))
+                        .find(|c| !["echo", "sink", "source", "bulk"].contains(&c.as_str()))
                     {
                         return Err(format!("--cases: unknown case {c}\n{USAGE}"));
                     }
@@ -338,6 +350,14 @@ fn run(o: &Opts) -> Res<usize> {
             Box::new(move || source_case(&b, source, size, msgs)),
         );
     }
+    // Last: it reboots the remote, which ends the endpoints above.
+    if wanted("bulk") {
+        let label = b.label.clone();
+        case(
+            format!("case=bulk size={BULK_STREAM} eps=1"),
+            Box::new(move || bulk_case(&label)),
+        );
+    }
     Ok(failed)
 }
 
@@ -372,6 +392,122 @@ fn print_profile(label: &str, what: &str, p: profile::Profiler, top: usize) {
             );
         }
     }
+}
+
+/// The remote's control device, once the bus has probed its vdev.
+fn find_ctrl() -> Res<String> {
+    let ctrl_name = wait_for("rpmsg_ctrl of sim0", Duration::from_secs(20), || {
+        let r = topo::remote(SIM).ok()??;
+        r.vdevs().ok()?.iter().find_map(|v| topo::ctrl_of(v))
+    })?;
+    wait_for(&format!("/dev/{ctrl_name}"), Duration::from_secs(5), || {
+        dev_path(&ctrl_name).exists().then_some(())
+    })?;
+    Ok(ctrl_name)
+}
+
+/// Reboots the remote (crash, then remoteproc's recovery) with the buffer
+/// size offer `offer`; returns once its new control device is there.
+fn reboot_offering(sim: &Sim, offer: &str) -> Res<(String, File)> {
+    let vdev = |what: &str| -> Res<(String, u64)> {
+        let r = topo::remote(SIM)
+            .ctx("list remotes")?
+            .ok_or_else(|| format!("{what}: no {SIM}"))?;
+        let v = r
+            .vdevs()
+            .ctx("list vdevs")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{what}: {SIM} has no vdev"))?;
+        let ino = topo::vdev_ino(&v).ctx(format_args!("stat {v}"))?;
+        Ok((v, ino))
+    };
+    let old = vdev("before the reboot")?;
+    let path = std::path::Path::new(rpmsg_test::sim::DEBUGFS_ROOT)
+        .join(SIM)
+        .join("bufsz");
+    std::fs::write(&path, offer).ctx(format_args!("write {offer:?} to {}", path.display()))?;
+    sim.control("crash").ctx(format_args!("{SIM}: crash"))?;
+    wait_for("the remote's new vdev", Duration::from_secs(30), || {
+        (topo::vdev_ino(&old.0).ok() != Some(old.1)).then_some(())
+    })?;
+    let ctrl_name = find_ctrl()?;
+    let ctrl =
+        sys::open_dev(&dev_path(&ctrl_name), false).ctx(format_args!("open /dev/{ctrl_name}"))?;
+    Ok((ctrl_name, ctrl))
+}
+
+/// `BULK_STREAMS` streams of `BULK_STREAM` bytes into a sink, each in
+/// messages of the largest size the host may send (the last one shorter).
+fn bulk_case(label: &str) -> Res<String> {
+    let sim = Sim::new(SIM);
+    let (ctrl_name, ctrl) = reboot_offering(&sim, BULK_OFFER)?;
+    let b = Bench {
+        sim,
+        ctrl,
+        ctrl_name,
+        label: label.to_owned(),
+    };
+    let r = bulk_run(&b);
+    // The next stack's remote is loaded afresh; put this one back anyway.
+    let _ = std::fs::write(
+        std::path::Path::new(rpmsg_test::sim::DEBUGFS_ROOT)
+            .join(SIM)
+            .join("bufsz"),
+        "off",
+    );
+    r
+}
+
+fn bulk_run(b: &Bench) -> Res<String> {
+    // The remote's side of the agreement: what it receives from the host.
+    let wait_started = || {
+        b.sim
+            .stats()
+            .ok()?
+            .get("host_starts")
+            .ok()
+            .filter(|&n| n > 0)
+    };
+    wait_for("the remote serving", Duration::from_secs(20), wait_started)?;
+    let from_host = b.sim.stats()?.get("bufsz.from_host")? as usize;
+    let mtu = from_host
+        .checked_sub(16)
+        .filter(|&m| m > 0)
+        .ok_or_else(|| format!("{SIM} receives {from_host}-byte buffers"))?;
+    let sink = b.remote("bench-bulk", "sink")?;
+    let ept = b.ept("bench-bulk", RPMSG_ADDR_ANY, sink)?;
+    let f = ept.file()?;
+    let stream: Vec<u8> = (0..BULK_STREAM).map(|i| i as u8).collect();
+    let per_stream = BULK_STREAM.div_ceil(mtu);
+    let msgs = per_stream * BULK_STREAMS;
+    let cost = Cost::start(&b.sim)?;
+    let mut stalls = 0;
+    for _ in 0..BULK_STREAMS {
+        for chunk in stream.chunks(mtu) {
+            let t = Instant::now();
+            let n = sys::write(f, chunk).ctx("bulk write")?;
+            if t.elapsed() >= STALL {
+                stalls += 1;
+            }
+            rpmsg_test::ensure!(n == chunk.len(), "bulk write: {n} of {} bytes", chunk.len());
+        }
+    }
+    let want = (BULK_STREAM * BULK_STREAMS) as u64;
+    wait_for("the sink's counters", Duration::from_secs(30), || {
+        let n = b.sim.stats().ok()?.delta(&cost.sim, "sink.rx_bytes").ok()?;
+        (n >= want).then_some(())
+    })?;
+    let (costs, after) = cost.end(&b.sim)?;
+    let got = after.delta(&cost.sim, "sink.rx_msgs")?;
+    let bytes = after.delta(&cost.sim, "sink.rx_bytes")?;
+    rpmsg_test::ensure!(
+        got == msgs as u64 && bytes == want,
+        "the sink received {got} messages, {bytes} bytes of {msgs}, {want}"
+    );
+    Ok(format!(
+        "n={BULK_STREAMS} msgs={msgs} bytes={bytes} msg_size={mtu} {costs} stalls={stalls} lost=0"
+    ))
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {

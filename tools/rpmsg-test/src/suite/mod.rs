@@ -7,6 +7,7 @@
 //! rpmsg_tty.c`, `samples/rpmsg/rpmsg_client_sample.c`), cited where used.
 
 mod badargs;
+mod bufsz;
 mod channels;
 mod cli;
 mod common;
@@ -182,6 +183,12 @@ pub fn cases() -> Vec<Case> {
             300,
             teardown::close_during_teardown,
         ),
+        // Reboot sim1 with buffer size offers, and without one at the end.
+        slow("bufsz_no_offer_512", 120, bufsz::no_offer_512),
+        slow("bufsz_4096", 120, bufsz::both_4096),
+        slow("bufsz_asymmetric_rx_2048", 120, bufsz::asymmetric_rx_2048),
+        slow("bufsz_asymmetric_tx_2048", 120, bufsz::asymmetric_tx_2048),
+        slow("bufsz_declined", 300, bufsz::declined),
     ]
 }
 
