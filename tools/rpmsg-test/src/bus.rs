@@ -45,3 +45,15 @@ pub fn tx_buffers(vdev: &str) -> Res<Option<u64>> {
         .map(Some)
         .map_err(|e| format!("{}: {e}", stats_path(vdev).display()))
 }
+
+/// Send buffer size of the Rust bus (`tx_buf_size` in its stats); `None`
+/// on a bus without that file (the kernel's C bus).
+pub fn tx_buf_size(vdev: &str) -> Res<Option<usize>> {
+    if !stats_path(vdev).exists() {
+        return Ok(None);
+    }
+    let s = stats(vdev)?;
+    s.get("tx_buf_size")
+        .map(|v| Some(v as usize))
+        .map_err(|e| format!("{}: {e}", stats_path(vdev).display()))
+}

@@ -37,33 +37,33 @@ pub fn parse_kv(text: &str) -> std::result::Result<Vec<(String, String)>, String
 }
 
 /// The bus's counters for `vdev`, in the file's order; `None` when the bus
-/// keeps none (the kernel's C bus) or debugfs is not mounted.
-pub fn counters(vdev: &str) -> Result<Option<Vec<(String, u64)>>> {
+/// keeps none (the kernel's C bus) or debugfs is not mounted. Values are as
+/// the file has them: numbers, and a few words (`bufsz: negotiated`).
+pub fn counters(vdev: &str) -> Result<Option<Vec<(String, String)>>> {
     let path = stats_path(vdev);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
-    let kv = parse_kv(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    kv.into_iter()
-        .map(|(k, v)| match v.parse() {
-            Ok(n) => Ok((k, n)),
-            Err(_) => Err(Error::Invalid(format!(
-                "{}: {k} is {v:?}, not a number",
-                path.display()
-            ))),
-        })
-        .collect::<Result<Vec<_>>>()
+    parse_kv(&text)
         .map(Some)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// The largest payload the bus of `vdev` carries, where it says (rpmsg-rs's
-/// bus: `buf_size` in its counters).
+/// The largest payload the bus of `vdev` sends, where it says (rpmsg-rs's
+/// bus: `tx_buf_size` in its counters, which `VIRTIO_RPMSG_F_BUFSZ` may have
+/// made other than 512; `buf_size` before it had per-direction sizes).
 pub fn mtu(vdev: &str) -> Option<usize> {
-    let c = counters(vdev).ok()??;
-    let size = c.iter().find(|(k, _)| k == "buf_size")?.1;
-    usize::try_from(size).ok()?.checked_sub(HDR_SIZE)
+    mtu_of(&counters(vdev).ok()??)
+}
+
+fn mtu_of(c: &[(String, String)]) -> Option<usize> {
+    let size = &["tx_buf_size", "buf_size"]
+        .iter()
+        .find_map(|key| c.iter().find(|(k, _)| k == key))?
+        .1;
+    size.parse::<usize>().ok()?.checked_sub(HDR_SIZE)
 }
 
 /// The module (or, if built in, the driver) driving a virtio device.
@@ -109,6 +109,23 @@ pub fn read_stats(vdev: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mtu_from_counters() {
+        let c = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let bufsz = [
+            ("rx_buf_size", "512"),
+            ("tx_buf_size", "4096"),
+            ("bufsz", "negotiated"),
+        ];
+        assert_eq!(mtu_of(&c(&bufsz)), Some(4080));
+        assert_eq!(mtu_of(&c(&[("buf_size", "512")])), Some(496));
+        assert_eq!(mtu_of(&c(&[("rx_msgs", "3")])), None);
+    }
 
     #[test]
     fn kv_lines() {

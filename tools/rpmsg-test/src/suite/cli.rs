@@ -494,7 +494,25 @@ pub fn bench_sink(cx: &Ctx) -> Res {
     cx.note(out.stdout.trim().to_owned());
     let after = quiesce(&t.sim)?;
     check_delta(&after, &before, SIM0, "sink.rx_msgs", 300)?;
-    check_delta(&after, &before, SIM0, "sink.rx_bytes", 300 * 64)
+    check_delta(&after, &before, SIM0, "sink.rx_bytes", 300 * 64)?;
+
+    // Without --size: the MTU the bus reports (rpmsg-rs's: its tx_buf_size
+    // less the header), else virtio's 496.
+    let mtu = match bus::tx_buf_size(&t.vdev)? {
+        Some(size) => size - 16,
+        None => 496,
+    };
+    let out = rpmsg(&[
+        "bench",
+        &format!("sim0/{}", sink.name),
+        "--count",
+        "10",
+        "-q",
+    ])?
+    .ok()?;
+    out.says(&format!("sent 10 messages of {mtu} bytes"))?;
+    let later = quiesce(&t.sim)?;
+    check_delta(&later, &after, SIM0, "sink.rx_bytes", 10 * mtu as u64)
 }
 
 /// Errors name what is missing and exit 1; bad usage exits 2; every

@@ -107,10 +107,14 @@ round-trip time, then the loss and min/p50/p99/max like ping. Waits S seconds
 
 const BENCH_HELP: &str = "usage: rpmsg bench TARGET [--count N] [--size B] [-q] [target options]
 
-Sends N (default 1000) messages of B bytes (default 496, the virtio MTU) as
+Sends N (default 1000) messages of B bytes (default: the endpoint's MTU where
+the bus tells it, as rpmsg-rs's does, else 496, virtio's with 512-byte buffers) as
 fast as the bus takes them (blocking writes), and prints the throughput. A
 progress line goes to stderr every second on long runs (-q: none). Aim it at a
 sink (the simulated remote's `sink` service) so no replies come back.";
+
+/// virtio's payload room with its default 512-byte buffers.
+const DEFAULT_MTU: usize = 496;
 
 /// Exit status of bad usage.
 const USAGE_ERROR: u8 = 2;
@@ -243,6 +247,15 @@ mod json {
         o
     }
 
+    /// A counter: a number when it is one, else a string.
+    pub fn number_or_str(v: &str) -> String {
+        if v.parse::<u64>().is_ok() {
+            v.to_owned()
+        } else {
+            str(v)
+        }
+    }
+
     pub fn opt_str(s: Option<&str>) -> String {
         s.map_or_else(|| "null".into(), str)
     }
@@ -276,7 +289,7 @@ struct RemoteRow {
     vdevs: Vec<String>,
     bus: Option<String>,
     ctrl: Option<String>,
-    counters: Option<Vec<(String, u64)>>,
+    counters: Option<Vec<(String, String)>>,
 }
 
 struct ChannelRow {
@@ -373,8 +386,10 @@ fn list_json(rows: &[RemoteRow], chans: &[ChannelRow], devices: &[DeviceRow]) ->
             let counters = r.counters.as_ref().map_or_else(
                 || "null".into(),
                 |c| {
-                    let f: Vec<(&str, String)> =
-                        c.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect();
+                    let f: Vec<(&str, String)> = c
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), json::number_or_str(v)))
+                        .collect();
                     json::object(&f)
                 },
             );
@@ -1032,13 +1047,12 @@ fn ping(args: &[String]) -> Res {
 fn bench(args: &[String]) -> Res {
     let mut a = Args::new(args, BENCH_HELP)?;
     let count = a.parsed("--count", parse_count)?.unwrap_or(1000);
-    let size = a
-        .parsed("--size", |s| s.parse::<usize>().ok())?
-        .unwrap_or(496);
+    let size = a.parsed("--size", |s| s.parse::<usize>().ok())?;
     let quiet = a.flag(&["-q", "--quiet"]);
     let o = TargetOpts::take(&mut a)?;
     let words = a.rest(if o.dst.is_some() { 0 } else { 1 }, 1)?;
     let link = open_target(words.first().map(String::as_str), &o)?;
+    let size = size.unwrap_or_else(|| link.ept.mtu().unwrap_or(DEFAULT_MTU));
     let msg = ping_payload(0, size);
     let start = Instant::now();
     let mut last = start;
@@ -1202,6 +1216,8 @@ mod tests {
     fn json_text() {
         assert_eq!(json::str("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
         assert_eq!(json::addr(RPMSG_ADDR_ANY), "null");
+        assert_eq!(json::number_or_str("12"), "12");
+        assert_eq!(json::number_or_str("negotiated"), "\"negotiated\"");
         assert_eq!(
             json::object(&[("a", "1".into()), ("b", json::array(&[]))]),
             "{\"a\":1,\"b\":[]}"
