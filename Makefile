@@ -9,7 +9,9 @@
 
 SHELL := /bin/bash
 LLVM ?= -19
-STACK ?= c
+# The stack `make demo` and `make qemu-test` load (scripts/stacks): the
+# project's own by default; STACK=c for the kernel's, to compare.
+STACK ?= rust
 # The guest's (and the modules') architecture, as the kernel names it:
 # x86_64, arm (ARMv7, Thumb-2) or arm64. The scripts read it from the
 # environment, as does the kernel's make.
@@ -37,13 +39,19 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(MO),MO=$(MO)) LLVM=$(LLVM) \
 	$(if $(wildcard $(BINDGEN)),BINDGEN=$(BINDGEN))
 endif
 
-.PHONY: all toolchain kernel modules tools host-test qemu-test check check-guests demo bench \
+.PHONY: all toolchain toolchain-if-needed kernel modules tools host-test qemu-test check check-guests demo bench \
 	stress clippy fmt-check clean
 
 all: modules tools
 
 toolchain:
 	scripts/setup-toolchain.sh
+
+# Runs the toolchain step when something it installs is missing (a cheap
+# check first, so later runs do not pay for it): `make demo` and `make
+# check` are all a fresh machine needs.
+toolchain-if-needed:
+	@scripts/setup-toolchain.sh --check >/dev/null 2>&1 || scripts/setup-toolchain.sh
 
 kernel:
 	scripts/build-kernel.sh
@@ -64,7 +72,7 @@ qemu-test:
 	$(MAKE) --no-print-directory modules tools KDIR=
 	STACK=$(STACK) MODE=suite scripts/run-qemu.sh
 
-demo:
+demo: toolchain-if-needed
 	$(MAKE) --no-print-directory modules tools KDIR=
 	STACK=$(STACK) MODE=demo SHOW_CONSOLE=1 scripts/run-qemu.sh
 
@@ -72,7 +80,7 @@ demo:
 # that did not report (e.g. a build error) as failed and prints the last line.
 CHECK_JOBS ?= 2
 CHECK_STRESS ?= short
-check:
+check: toolchain-if-needed
 	@rm -rf $(RESULTS)
 	@scripts/host-test.sh || true
 	@for arch in $(CHECK_ARCHS); do $(MAKE) --no-print-directory check-guests ARCH=$$arch || true; done

@@ -21,7 +21,7 @@ armv7-unknown-linux-gnueabihf)
 	export "${var}_RUSTFLAGS=-C target-feature=+crt-static"
 	;;
 esac
-cargo build --release --target "$TOOLS_TARGET" --manifest-path "$ROOT/Cargo.toml" -p rpmsg-test >&2
+cargo build --release --target "$TOOLS_TARGET" --manifest-path "$ROOT/Cargo.toml" -p rpmsg-test -p rpmsg >&2
 bindir="$CARGO_TARGET_DIR/$TOOLS_TARGET/release"
 # The guest has no libc or loader: refuse anything dynamically linked.
 for bin in rpmsg-test rpmsg rpmsg-bench; do

@@ -1,17 +1,11 @@
 //! What the RPMsg bus on a virtio device reports about itself: the Rust
-//! bus's counters in debugfs, and which driver drives the device.
-
-use std::fs;
-use std::path::{Path, PathBuf};
+//! bus's counters in debugfs, and which driver drives the device (the
+//! `rpmsg` library's `bus`, with the suite's checks of the counters).
 
 use crate::error::{Context, Res};
 use crate::sim::Stats;
-use crate::topo::VIRTIO_DEVICES;
 
-/// The Rust bus's debugfs directory: `<root>/<virtioN>/stats`.
-pub const DEBUGFS_ROOT: &str = "/sys/kernel/debug/virtio_rpmsg_rs";
-/// The kernel's C bus, which keeps no counters.
-pub const C_BUS_MODULE: &str = "virtio_rpmsg_bus";
+pub use rpmsg::bus::{driver_name, driver_of, is_c_bus, stats_path, C_BUS_MODULE, DEBUGFS_ROOT};
 
 /// Counters of the Rust bus's `stats` file (`key: value` per line).
 pub const COUNTERS: [&str; 8] = [
@@ -29,41 +23,15 @@ pub const COUNTERS: [&str; 8] = [
     "ns_destroyed",
 ];
 
-pub fn stats_path(vdev: &str) -> PathBuf {
-    Path::new(DEBUGFS_ROOT).join(vdev).join("stats")
-}
-
 /// The bus's counters for `vdev`.
 pub fn stats(vdev: &str) -> Res<Stats> {
     let path = stats_path(vdev);
-    let text = fs::read_to_string(&path).ctx(format_args!("read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).ctx(format_args!("read {}", path.display()))?;
     let s = Stats::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for key in COUNTERS {
         s.get(key).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(s)
-}
-
-/// The module (or, if built in, the driver) driving a virtio device.
-pub fn driver_of(vdev: &str) -> Option<String> {
-    let driver = fs::canonicalize(Path::new(VIRTIO_DEVICES).join(vdev).join("driver")).ok()?;
-    let name = |p: &Path| Some(p.file_name()?.to_string_lossy().into_owned());
-    match fs::read_link(driver.join("module")) {
-        Ok(module) => name(&module),
-        Err(_) => name(&driver),
-    }
-}
-
-/// The name of the virtio driver bound to a device (`virtio_rpmsg_bus`,
-/// `virtio_rpmsg_rs`): where its `bind` and `unbind` files are.
-pub fn driver_name(vdev: &str) -> Option<String> {
-    let link = fs::read_link(Path::new(VIRTIO_DEVICES).join(vdev).join("driver")).ok()?;
-    Some(link.file_name()?.to_string_lossy().into_owned())
-}
-
-/// Whether the kernel's C bus drives `vdev`.
-pub fn is_c_bus(vdev: &str) -> bool {
-    driver_of(vdev).as_deref() == Some(C_BUS_MODULE)
 }
 
 /// Transmit buffers of the Rust bus (`buffers` in its stats); `None` on a
@@ -75,5 +43,17 @@ pub fn tx_buffers(vdev: &str) -> Res<Option<u64>> {
     let s = stats(vdev)?;
     s.get("buffers")
         .map(Some)
+        .map_err(|e| format!("{}: {e}", stats_path(vdev).display()))
+}
+
+/// Send buffer size of the Rust bus (`tx_buf_size` in its stats); `None`
+/// on a bus without that file (the kernel's C bus).
+pub fn tx_buf_size(vdev: &str) -> Res<Option<usize>> {
+    if !stats_path(vdev).exists() {
+        return Ok(None);
+    }
+    let s = stats(vdev)?;
+    s.get("tx_buf_size")
+        .map(|v| Some(v as usize))
         .map_err(|e| format!("{}: {e}", stats_path(vdev).display()))
 }

@@ -16,52 +16,7 @@ macro_rules! ensure {
     };
 }
 
-/// The kernel's internal "restart the system call" code. A driver that
-/// returns it with no signal pending leaks it to userspace as errno 512
-/// (`rpmsg_send()` on virtio after its 15 s wait for a transmit buffer).
-pub const ERESTARTSYS: i32 = 512;
-
-/// Symbolic name of the errno values the suite can meet, so diagnostics
-/// read like the kernel sources they are checked against.
-pub fn errno_name(errno: i32) -> Option<&'static str> {
-    Some(match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSPC => "ENOSPC",
-        libc::EPIPE => "EPIPE",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ENETRESET => "ENETRESET",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ESRCH => "ESRCH",
-        ERESTARTSYS => "ERESTARTSYS",
-        _ => return None,
-    })
-}
-
-fn errno_text(errno: i32) -> String {
-    errno_name(errno).map_or_else(|| format!("errno {errno}"), str::to_owned)
-}
-
-/// Short description of an I/O error: the errno name when there is one.
-pub fn describe(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => errno_text(n),
-        None => e.to_string(),
-    }
-}
+pub use rpmsg::error::{describe, errno_name, errno_text, ERESTARTSYS};
 
 /// Attaches what was being done to an I/O error.
 pub trait Context<T> {

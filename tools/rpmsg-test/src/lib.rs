@@ -4,7 +4,9 @@
 //! `linux/rpmsg.h` ioctls on `/dev/rpmsg_ctrlN` and `/dev/rpmsgN`,
 //! `/dev/ttyRPMSGN`, `/sys/bus/rpmsg`, `/sys/class/rpmsg`, `/dev/kmsg`, and the
 //! simulated remote's debugfs files. That way the same suite judges the
-//! kernel's C stack and any reimplementation of it.
+//! kernel's C stack and any reimplementation of it. What it shares with the
+//! `rpmsg` CLI (finding devices, endpoints, binding, the system calls) is the
+//! `rpmsg` library in `tools/rpmsg`.
 
 pub mod bounded;
 pub mod bus;
@@ -17,7 +19,8 @@ pub mod profile;
 pub mod sim;
 pub mod suite;
 pub mod sys;
-pub mod topo;
-pub mod uapi;
+
+// The sysfs walk and the ABI definitions are the `rpmsg` library's.
+pub use rpmsg::{topo, uapi};
 
 pub use error::{Context, Res};

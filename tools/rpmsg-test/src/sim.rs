@@ -90,14 +90,7 @@ pub struct Stats(BTreeMap<String, String>);
 
 impl Stats {
     pub fn parse(text: &str) -> Res<Self> {
-        let mut map = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let (k, v) = line
-                .split_once(':')
-                .ok_or_else(|| format!("bad line {line:?}"))?;
-            map.insert(k.trim().to_owned(), v.trim().to_owned());
-        }
-        Ok(Self(map))
+        Ok(Self(rpmsg::bus::parse_kv(text)?.into_iter().collect()))
     }
 
     pub fn get(&self, key: &str) -> Res<u64> {

@@ -592,7 +592,10 @@ fn sink_case(b: &Bench, sinks: &[u32], size: usize, msgs: usize) -> Res<String> 
         .enumerate()
         .map(|(i, &dst)| b.ept(&format!("bench-sink{i}"), RPMSG_ADDR_ANY, dst))
         .collect::<Res<Vec<Ept>>>()?;
-    let files = epts.iter().map(|e| e.file()).collect::<Res<Vec<&File>>>()?;
+    let files = epts
+        .iter()
+        .map(|e| e.file())
+        .collect::<rpmsg::Result<Vec<&File>>>()?;
     let per = msgs / sinks.len();
     let cost = Cost::start(&b.sim)?;
     let stalls = thread::scope(|s| {

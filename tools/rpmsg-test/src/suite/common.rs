@@ -1,7 +1,7 @@
 //! Helpers shared by the cases: finding a remote's devices, endpoint and
 //! channel guards that clean up on drop, and message exchange.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,16 +67,10 @@ pub fn text_payload(tag: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes a sysfs attribute in one `write(2)`, as the kernel expects.
+/// Writes a sysfs attribute in one `write(2)`, as the kernel expects (the
+/// `rpmsg` library's).
 pub fn write_attr(path: &Path, value: &str) -> Res {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .ctx(format_args!("open {}", path.display()))?;
-    let n = sys::write(&f, value.as_bytes())
-        .ctx(format_args!("write {value:?} to {}", path.display()))?;
-    ensure!(n == value.len(), "short write to {}", path.display());
-    Ok(())
+    rpmsg::bind::write_attr(path, value).map_err(String::from)
 }
 
 /// Waits until the remote has stopped exchanging messages (the kernel's
@@ -375,55 +369,12 @@ impl Drop for Stall {
     }
 }
 
-/// Binds a channel to `rpmsg_chrdev` the way userspace tools do and
-/// returns the char device the driver created.
+/// Binds a channel to `rpmsg_chrdev` the way userspace tools do (the
+/// `rpmsg` library's `bind`) and returns the char device the driver created.
 pub fn bind_chrdev(ch: &ChannelId) -> Res<String> {
-    write_attr(&ch.dir().join("driver_override"), "rpmsg_chrdev")?;
-    let bind = Path::new(topo::BUS_DRIVERS).join("rpmsg_chrdev/bind");
-    // A device is visible in sysfs before device_add() lets it probe: until
-    // bus_add_device() has put it on the bus's list, bind_store() does not
-    // find it (ENODEV), and until device_add() is done the driver core
-    // answers EAGAIN ("Device not ready to probe"); tools are expected to
-    // retry. If the first probe comes after the override was written, it
-    // binds the driver itself and the explicit bind finds the device taken
-    // (EBUSY).
-    let (mut failed, mut transient) = (None, String::new());
-    wait_for(&format!("bind {}", ch.dev_name()), REPLY, || {
-        let f = OpenOptions::new().write(true).open(&bind).ok()?;
-        match sys::write(&f, ch.dev_name().as_bytes()) {
-            Ok(_) => Some(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENODEV)) => {
-                transient = describe(&e);
-                None
-            }
-            Err(e)
-                if e.raw_os_error() == Some(libc::EBUSY)
-                    && ch.driver().as_deref() == Some("rpmsg_chrdev") =>
-            {
-                Some(())
-            }
-            Err(e) => {
-                failed = Some(e);
-                Some(())
-            }
-        }
-    })
-    .map_err(|e| format!("{e} (last answer: {transient})"))?;
-    if let Some(e) = failed {
-        return Err(format!(
-            "write {:?} to {}: {e}",
-            ch.dev_name(),
-            bind.display()
-        ));
-    }
-    let node = wait_for(&format!("char device of {}", ch.dev_name()), REPLY, || {
-        ch.chrdev()
-    })?;
-    let dir = ch.dir().join("rpmsg").join(&node);
-    wait_for(&format!("/dev/{node}"), REPLY, || {
-        topo::node_matches(&node, &dir).then_some(())
-    })?;
-    Ok(node)
+    rpmsg::bind(ch, rpmsg::CHRDEV_DRIVER)?
+        .node
+        .ok_or_else(|| format!("{} bound without a char device", ch.dev_name()))
 }
 
 /// Opens an existing rpmsg char device.

@@ -9,6 +9,7 @@
 mod badargs;
 mod bufsz;
 mod channels;
+mod cli;
 mod common;
 mod ept;
 mod faults;
@@ -110,6 +111,14 @@ pub fn cases() -> Vec<Case> {
         case("remote_destroy_open_ept", ch::remote_destroy_open_ept),
         case("ctrl_create_release_dev", ch::create_release_dev),
         case("tty_echo", ch::tty_echo),
+        case("cli_list", cli::list),
+        case("cli_ping_echo", cli::ping_echo),
+        case("cli_ept_create_destroy", cli::ept_create_destroy),
+        case("cli_send_framings", cli::send_framings),
+        case("cli_recv_source", cli::recv_source),
+        case("cli_bind_unbind", cli::bind_unbind),
+        case("cli_bench_sink", cli::bench_sink),
+        case("cli_errors_and_help", cli::errors_and_help),
         case("ctrl_bad_ioctl_args", badargs::ctrl_bad_ioctl_args),
         slow("tx_buffers_exhausted", 120, queues::tx_buffers_exhausted),
         slow("tx_blocking_timeout", 120, queues::tx_blocking_timeout),

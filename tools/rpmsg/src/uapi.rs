@@ -39,10 +39,13 @@ pub struct EndpointInfo {
 impl EndpointInfo {
     /// Builds the ioctl argument; names that would not keep their NUL
     /// terminator are refused rather than silently cut by the kernel.
-    pub fn new(name: &str, src: u32, dst: u32) -> Result<Self, String> {
+    pub fn new(name: &str, src: u32, dst: u32) -> crate::Result<Self> {
         let bytes = name.as_bytes();
         if bytes.len() >= RPMSG_NAME_SIZE || bytes.contains(&0) {
-            return Err(format!("bad endpoint name {name:?}"));
+            return Err(crate::Error::Invalid(format!(
+                "bad endpoint name {name:?}: at most {} bytes, no NUL",
+                RPMSG_NAME_SIZE - 1
+            )));
         }
         let mut info = Self {
             name: [0; RPMSG_NAME_SIZE],
@@ -69,7 +72,8 @@ pub const RPMSG_SET_INCOMING_FLOWCONTROL: u32 = ioc(IOC_READ, RPMSG_IOC_MAGIC, 6
 /// A request in rpmsg's ioctl space that no rpmsg driver implements.
 pub const RPMSG_UNKNOWN_IOCTL: u32 = ioc(IOC_NONE, RPMSG_IOC_MAGIC, 0x7f, 0);
 /// The same unknown request number, encoded with a `struct
-/// rpmsg_endpoint_info` argument (so `sys::ioctl_ptr` can pass one).
+/// rpmsg_endpoint_info` argument (so `sys::ioctl_ptr` can pass one; for
+/// tests of the ABI's edges).
 pub const RPMSG_UNKNOWN_INFO_IOCTL: u32 = ioc(IOC_WRITE, RPMSG_IOC_MAGIC, 0x7f, INFO_SIZE);
 
 #[cfg(test)]

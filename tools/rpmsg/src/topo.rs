@@ -262,6 +262,24 @@ pub fn node_matches(node: &str, sysfs_dir: &Path) -> bool {
     dev == format!("{major}:{minor}")
 }
 
+/// The rpmsg device (channel) a sysfs path lies under: the owner of a
+/// class device such as `rpmsgN` or `ttyRPMSGN`.
+pub fn owner_channel(path: &Path) -> Option<ChannelId> {
+    path.ancestors()
+        .filter_map(|p| ChannelId::parse(&p.file_name()?.to_string_lossy()))
+        .next()
+}
+
+/// The virtio device an `rpmsgN` (endpoint or channel char device) or
+/// `rpmsg_ctrlN` belongs to.
+pub fn vdev_of_node(node: &str) -> Option<String> {
+    let path = fs::canonicalize(Path::new(CLASS_RPMSG).join(node)).ok()?;
+    path.ancestors()
+        .filter_map(|p| p.file_name()?.to_str())
+        .find(|n| is_indexed(n, "virtio"))
+        .map(str::to_owned)
+}
+
 /// Formats an address for humans: `ANY` or decimal.
 pub fn addr_text(addr: u32) -> String {
     if addr == RPMSG_ADDR_ANY {
@@ -323,6 +341,22 @@ mod tests {
         assert_eq!(parse_addr("abc"), None);
         assert_eq!(addr_text(RPMSG_ADDR_ANY), "ANY");
         assert_eq!(addr_text(53), "53");
+    }
+
+    #[test]
+    fn owner_of_class_devices() {
+        let p = Path::new("/sys/devices/platform/x/remoteproc/remoteproc0/rproc-virtio.0.auto/virtio0/virtio0.rpmsg-raw.-1.1025/rpmsg/rpmsg3");
+        assert_eq!(
+            owner_channel(p).unwrap().dev_name(),
+            "virtio0.rpmsg-raw.-1.1025"
+        );
+        let p = Path::new("/sys/devices/virtio0/virtio0.rpmsg_ctrl.0.0/rpmsg/rpmsg_ctrl0/rpmsg5");
+        assert_eq!(owner_channel(p).unwrap().name, "rpmsg_ctrl");
+        // "rproc-virtio.0.auto" must not pass for a channel.
+        assert_eq!(
+            owner_channel(Path::new("/sys/devices/rproc-virtio.0.auto/virtio0")),
+            None
+        );
     }
 
     #[test]
