@@ -274,14 +274,7 @@ impl Bench {
 /// Runs every case; returns how many failed.
 fn run(o: &Opts) -> Res<usize> {
     let sim = Sim::new(SIM);
-    // The remote's control device appears once the bus has probed its vdev.
-    let ctrl_name = wait_for("rpmsg_ctrl of sim0", Duration::from_secs(20), || {
-        let r = topo::remote(SIM).ok()??;
-        r.vdevs().ok()?.iter().find_map(|v| topo::ctrl_of(v))
-    })?;
-    wait_for(&format!("/dev/{ctrl_name}"), Duration::from_secs(5), || {
-        dev_path(&ctrl_name).exists().then_some(())
-    })?;
+    let ctrl_name = find_ctrl()?;
     let ctrl =
         sys::open_dev(&dev_path(&ctrl_name), false).ctx(format_args!("open /dev/{ctrl_name}"))?;
     let b = std::sync::Arc::new(Bench {
