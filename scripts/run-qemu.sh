@@ -192,6 +192,13 @@ judge() {
 		printf '%s\n' "$console" | tail -n 40 | sed 's/^/    | /' >&2
 	fi
 	grep '^fail ' <<< "$cases" | sed 's/^fail /    not ok: /' >&2 || true
+	# Why each failed case failed: its diagnostic lines from the guest's
+	# KTAP (the last ones), so that a CI log alone says what went wrong.
+	local name
+	while read -r name; do
+		[ -n "$name" ] || continue
+		printf '%s\n' "$ktap_log" | grep -F "# $name: " | tail -n 15 | sed 's/^/      /' >&2 || true
+	done < <(grep "^fail $label: " <<< "$cases" | sed "s|^fail $label: ||")
 	log "ARCH=$ARCH STACK=$STACK MODE=$MODE: $passed passed ($skipped skipped), $failed failed${secs:+ in $secs s}"
 	if [ -n "$STRESS" ] && [ "$failed" -ne 0 ]; then
 		log "stress seed $STRESS_SEED: STRESS_SEED=$STRESS_SEED reproduces this run (Documentation/stress.md)"
