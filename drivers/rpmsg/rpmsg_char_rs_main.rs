@@ -31,24 +31,19 @@ use kernel::{
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod channel_info;
     pub mod chrdev;
     pub mod num;
-    pub mod rpmsg;
     pub mod rpmsg_driver;
     pub mod uapi;
 }
 
-// The wire format, shared with the bus (`rust/proto`).
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/proto/src"]
-mod proto {
-    pub mod msg;
-}
-
+use rpmsg_rs::channel_info::ChannelInfo;
 use rpmsg_rs::chrdev::{self, CharDevice, Ids, Region};
 use rpmsg_rs::num::U64;
-use rpmsg_rs::rpmsg::ChannelInfo;
-use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler, NoHandler};
+use rpmsg_rs::rpmsg_driver::{
+    self, ClientDevice, ClientEndpoint, Handler, NoHandler, Registration,
+};
 use rpmsg_rs::uapi::{
     self, EPOLLERR, EPOLLIN, EPOLLPRI, EPOLLRDNORM, RPMSG_CREATE_DEV_IOCTL, RPMSG_CREATE_EPT_IOCTL,
     RPMSG_DESTROY_EPT_IOCTL, RPMSG_GET_OUTGOING_FLOWCONTROL, RPMSG_RELEASE_DEV_IOCTL,
@@ -194,7 +189,7 @@ impl RxQueue {
 }
 
 impl Handler for RxQueue {
-    fn receive(&self, _rpdev: &rpmsg::Device, data: &[u8], _src: u32) -> Result {
+    fn receive(&self, _rpdev: &ClientDevice, data: &[u8], _src: u32) -> Result {
         let mut msg = KVec::with_capacity(data.len(), GFP_ATOMIC)?;
         msg.extend_from_slice(data, GFP_ATOMIC)?;
         let wake = {
@@ -232,8 +227,8 @@ impl Handler for RxQueue {
 
 struct EptState {
     /// The channel; `None` once the device was destroyed.
-    rpdev: Option<ARef<rpmsg::Device>>,
-    ept: Option<Arc<Endpoint<RxQueue>>>,
+    rpdev: Option<ARef<ClientDevice>>,
+    ept: Option<Arc<ClientEndpoint<RxQueue>>>,
     /// Writes in progress, each sending outside the lock through its own
     /// reference to `ept`: the endpoint is only let go once they are done
     /// (the core destroys a channel's default endpoint after `remove`).
@@ -277,7 +272,7 @@ impl EptDev {
     /// under `parent`.
     fn create(
         shared: &Arc<Shared>,
-        rpdev: &rpmsg::Device,
+        rpdev: &ClientDevice,
         parent: &kernel::device::Device,
         info: ChannelInfo,
         default_ept: bool,
@@ -343,7 +338,7 @@ impl EptDev {
     fn take_endpoint(
         &self,
         st: &mut Guard<'_, EptState, MutexBackend>,
-    ) -> Option<Arc<Endpoint<RxQueue>>> {
+    ) -> Option<Arc<ClientEndpoint<RxQueue>>> {
         let ept = st.ept.take();
         while st.senders > 0 {
             self.senders_done.wait(st);
@@ -410,9 +405,9 @@ impl chrdev::Ops for EptDev {
             return Err(ENETRESET);
         };
         let ept = if this.default_ept {
-            Endpoint::adopt_default(&rpdev, this.rx.clone())
+            ClientEndpoint::adopt_default(&rpdev, this.rx.clone())
         } else {
-            Endpoint::create(&rpdev, this.rx.clone(), &this.info)
+            ClientEndpoint::create(&rpdev, this.rx.clone(), &this.info)
         };
         match ept {
             Ok(ept) => {
@@ -594,19 +589,19 @@ struct ChrdevDriver {
     ept: Arc<EptDev>,
 }
 
-impl rpmsg::Driver for ChrdevDriver {
+impl rpmsg_driver::Driver for ChrdevDriver {
     const NAME: &'static CStr = c_str!("rpmsg_chrdev");
     const IDS: &'static [&'static CStr] = &[c_str!("rpmsg-raw"), c_str!("rpmsg_chrdev")];
     type DefaultHandler = RxQueue;
     const DEFAULT_ENDPOINT: bool = true;
     type Context = Arc<Shared>;
 
-    fn probe(rpdev: &rpmsg::Device, shared: &Arc<Shared>) -> Result<Pin<KBox<Self>>> {
+    fn probe(rpdev: &ClientDevice, shared: &Arc<Shared>) -> Result<Pin<KBox<Self>>> {
         let ept = EptDev::create(shared, rpdev, rpdev.as_dev(), rpdev.info(), true)?;
         Ok(KBox::pin(ChrdevDriver { ept }, GFP_KERNEL)?)
     }
 
-    fn remove(this: Pin<KBox<Self>>, _rpdev: &rpmsg::Device) {
+    fn remove(this: Pin<KBox<Self>>, _rpdev: &ClientDevice) {
         this.ept.destroy();
     }
 }
@@ -621,7 +616,7 @@ struct CtrlState {
 #[pin_data(PinnedDrop)]
 struct CtrlDev {
     shared: Arc<Shared>,
-    rpdev: ARef<rpmsg::Device>,
+    rpdev: ARef<ClientDevice>,
     id: u32,
     minor: u32,
     #[pin]
@@ -698,14 +693,14 @@ struct CtrlDriver {
     ctrl: Arc<CtrlDev>,
 }
 
-impl rpmsg::Driver for CtrlDriver {
+impl rpmsg_driver::Driver for CtrlDriver {
     const NAME: &'static CStr = c_str!("rpmsg_ctrl");
     const IDS: &'static [&'static CStr] = &[];
     type DefaultHandler = NoHandler;
     const DEFAULT_ENDPOINT: bool = false;
     type Context = Arc<Shared>;
 
-    fn probe(rpdev: &rpmsg::Device, shared: &Arc<Shared>) -> Result<Pin<KBox<Self>>> {
+    fn probe(rpdev: &ClientDevice, shared: &Arc<Shared>) -> Result<Pin<KBox<Self>>> {
         let minor = shared.ctrl_minors.alloc()?;
         let id = match shared.ctrl_ids.alloc() {
             Ok(id) => id,
@@ -735,7 +730,7 @@ impl rpmsg::Driver for CtrlDriver {
         Ok(KBox::pin(CtrlDriver { ctrl }, GFP_KERNEL)?)
     }
 
-    fn remove(this: Pin<KBox<Self>>, _rpdev: &rpmsg::Device) {
+    fn remove(this: Pin<KBox<Self>>, _rpdev: &ClientDevice) {
         let (epts, chardev) = {
             let mut st = this.ctrl.state.lock();
             (core::mem::take(&mut st.epts), st.chardev.take())
@@ -748,8 +743,8 @@ impl rpmsg::Driver for CtrlDriver {
 }
 
 struct CharModule {
-    _ctrl: rpmsg::Registration<CtrlDriver>,
-    _chrdev: rpmsg::Registration<ChrdevDriver>,
+    _ctrl: Registration<CtrlDriver>,
+    _chrdev: Registration<ChrdevDriver>,
 }
 
 impl kernel::Module for CharModule {
@@ -771,8 +766,8 @@ impl kernel::Module for CharModule {
             },
             GFP_KERNEL,
         )?;
-        let chrdev = rpmsg::Registration::new(module, shared.clone())?;
-        let ctrl = rpmsg::Registration::new(module, shared)?;
+        let chrdev = Registration::new(module, shared.clone())?;
+        let ctrl = Registration::new(module, shared)?;
         Ok(CharModule {
             _ctrl: ctrl,
             _chrdev: chrdev,

@@ -33,6 +33,7 @@ use kernel::{
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod channel_info;
     pub mod num;
     pub mod rpmsg;
     pub mod uapi;
@@ -54,9 +55,10 @@ use proto::msg::{
     VIRTIO_RPMSG_F_NS,
 };
 use proto::ratelimit::{RateLimit, Verdict};
+use rpmsg_rs::channel_info::ChannelInfo;
 use rpmsg_rs::num::U64;
 use rpmsg_rs::rpmsg::{
-    Channel, ChannelInfo, ChannelKind, Endpoint, NewEndpoint, Transport, ADDR_ANY,
+    Channel, ChannelKind, NewTransportEndpoint, Transport, TransportEndpoint, ADDR_ANY,
 };
 use rpmsg_rs::uapi::EPOLLOUT;
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
@@ -162,7 +164,7 @@ struct Vrp {
     #[pin]
     sendq: PollCondVar,
     #[pin]
-    endpoints: Mutex<RBTree<u32, ARef<Endpoint<Vrp>>>>,
+    endpoints: Mutex<RBTree<u32, ARef<TransportEndpoint<Vrp>>>>,
     #[pin]
     debugfs: Mutex<Option<DebugfsScope>>,
 }
@@ -492,7 +494,7 @@ impl Transport for Vrp {
         self.ns_enabled
     }
 
-    fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32> {
+    fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32> {
         let mut epts = this.endpoints.lock();
         let addr = if src == ADDR_ANY {
             proto::addr::lowest_free(epts.keys().copied(), FIRST_DYNAMIC_ADDR)

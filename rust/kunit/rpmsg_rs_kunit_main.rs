@@ -13,6 +13,7 @@ use kernel::prelude::*;
 #[path = ".."]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod channel_info;
     pub mod rpmsg;
 }
 
