@@ -33,6 +33,7 @@ impl ChannelInfo {
     }
 
     /// The name, without terminator.
+    #[allow(dead_code, reason = "rpmsg_client_sample_rs does not read names")]
     pub fn name(&self) -> &[u8] {
         let end = self.name.iter().position(|&c| c == 0).unwrap_or(NAME_SIZE);
         &self.name[..end]

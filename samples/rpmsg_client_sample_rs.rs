@@ -8,11 +8,13 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
     pub mod channel_info;
+    // The sample uses a part of the client API (one default endpoint).
+    #[allow(dead_code, reason = "the sample uses a part of rust/rpmsg_driver.rs")]
     pub mod rpmsg_driver;
 }
 

@@ -30,9 +30,6 @@ use crate::proto::msg::{
 /// Largest buffer the firmware handles: the largest a host accepts. The
 /// scratch space [`Firmware::serve`] wants.
 pub const MAX_BUF: usize = bufsz::MAX_BUF_SIZE;
-/// Payload of a buffer of the default size (512 bytes, both ways, unless
-/// `VIRTIO_RPMSG_F_BUFSZ` is negotiated).
-pub const DEFAULT_PAYLOAD: usize = bufsz::DEFAULT_BUF_SIZE - HEADER_LEN;
 pub const MAX_ENDPOINTS: usize = 32;
 pub const MAX_HOST_CHANNELS: usize = 32;
 /// Announcements waiting for rx buffers.
@@ -435,10 +432,6 @@ impl Firmware {
     /// host's answer is checked against it.
     pub fn set_offer(&mut self, offer: Option<BufszOffer>) {
         self.offer = offer;
-    }
-
-    pub fn offer(&self) -> Option<BufszOffer> {
-        self.offer
     }
 
     /// Buffer sizes in use, host's view (the default until the host
@@ -1056,6 +1049,10 @@ mod tests {
     use pin_init::InPlaceInit;
     use std::boxed::Box;
     use std::vec::Vec;
+
+    /// Payload of a buffer of the default size (512 bytes, both ways, unless
+    /// `VIRTIO_RPMSG_F_BUFSZ` is negotiated).
+    const DEFAULT_PAYLOAD: usize = bufsz::DEFAULT_BUF_SIZE - HEADER_LEN;
 
     /// A firmware as the kernel makes one, in place.
     fn firmware() -> Box<Firmware> {
