@@ -76,6 +76,7 @@ impl Region {
     }
 
     /// Number of minors.
+    #[allow(dead_code, reason = "rpmsg_char_rs, its one user, does not call it")]
     pub fn count(&self) -> u32 {
         self.count
     }
@@ -142,44 +143,12 @@ impl Ids {
         // only makes it warn.
         unsafe { bindings::ida_free(self.ida.get(), id) };
     }
-
-    /// [`Self::alloc`], freed when the returned [`Id`] is dropped.
-    pub fn take(this: &Arc<Self>) -> Result<Id> {
-        let id = this.alloc()?;
-        Ok(Id {
-            ids: this.clone(),
-            id,
-        })
-    }
 }
 
 impl Drop for Ids {
     fn drop(&mut self) {
         // SAFETY: Initialised (invariant); no other user is left.
         unsafe { bindings::ida_destroy(self.ida.get()) };
-    }
-}
-
-/// A number taken from an [`Ids`] set, given back on drop.
-///
-/// # Invariants
-///
-/// `id` is allocated in `ids` and owned by `self`.
-pub struct Id {
-    ids: Arc<Ids>,
-    id: u32,
-}
-
-impl Id {
-    /// The number.
-    pub fn get(&self) -> u32 {
-        self.id
-    }
-}
-
-impl Drop for Id {
-    fn drop(&mut self) {
-        self.ids.free(self.id);
     }
 }
 
@@ -362,6 +331,7 @@ impl<T: Ops> CharDevice<T> {
     }
 
     /// The object shared with the open files.
+    #[allow(dead_code, reason = "rpmsg_char_rs, its one user, does not call it")]
     pub fn data(&self) -> &Arc<T> {
         // SAFETY: `inner` is live while we hold our device reference;
         // `data` is never written after `register`.
@@ -369,6 +339,7 @@ impl<T: Ops> CharDevice<T> {
     }
 
     /// Same as dropping: unregisters the device.
+    #[allow(dead_code, reason = "rpmsg_char_rs, its one user, does not call it")]
     pub fn unregister(self) {
         drop(self);
     }

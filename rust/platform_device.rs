@@ -5,7 +5,7 @@
 
 use super::bindings;
 use core::ptr::NonNull;
-use kernel::{device::Device, error::from_err_ptr, prelude::*};
+use kernel::{error::from_err_ptr, prelude::*};
 
 /// A registered platform device without a driver.
 ///
@@ -52,12 +52,6 @@ impl PlatformDevice {
     pub(crate) fn raw_dev(&self) -> *mut bindings::device {
         // SAFETY: `pdev` is valid by the type invariant.
         unsafe { &raw mut (*self.pdev.as_ptr()).dev }
-    }
-
-    /// The generic device.
-    pub fn as_dev(&self) -> &Device {
-        // SAFETY: The device stays registered, and so valid, while `self` lives.
-        unsafe { Device::from_raw(self.raw_dev()) }
     }
 }
 

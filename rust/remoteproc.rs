@@ -249,12 +249,6 @@ impl<T: Operations> Registration<T> {
         Ok(this)
     }
 
-    /// The processor.
-    pub fn rproc(&self) -> &Rproc {
-        // SAFETY: Alive until `drop` by the type invariant.
-        unsafe { Rproc::from_raw(self.rproc.as_ptr()) }
-    }
-
     /// # Safety
     ///
     /// `rproc` must come from `new` and not be registered with the core.

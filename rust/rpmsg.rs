@@ -7,6 +7,7 @@
 //! structures; their operations land in a [`Transport`].
 
 use super::bindings;
+use super::channel_info::ChannelInfo;
 use crate::proto::msg::{Name, NsMsg, NS_ADDR, NS_MSG_LEN};
 use core::ptr::NonNull;
 use kernel::{
@@ -21,80 +22,11 @@ use kernel::{
     types::Opaque,
 };
 
-/// Length of a channel name field, terminator included.
-pub const NAME_SIZE: usize = bindings::RPMSG_NAME_SIZE as usize;
 /// The wildcard address.
 pub const ADDR_ANY: u32 = bindings::RPMSG_ADDR_ANY;
 
 // The protocol code is little-endian only (see rust/proto/src/msg.rs).
 const _: () = assert!(cfg!(target_endian = "little"));
-
-/// Identity of a channel: name and addresses.
-#[derive(Clone, Copy)]
-pub struct ChannelInfo {
-    name: [u8; NAME_SIZE],
-    pub src: u32,
-    pub dst: u32,
-}
-
-impl ChannelInfo {
-    /// `name` must fit with its terminator.
-    pub fn new(name: &[u8], src: u32, dst: u32) -> Result<Self> {
-        if name.len() >= NAME_SIZE || name.contains(&0) {
-            return Err(EINVAL);
-        }
-        let mut buf = [0u8; NAME_SIZE];
-        copy_prefix(&mut buf, name);
-        Ok(Self {
-            name: buf,
-            src,
-            dst,
-        })
-    }
-
-    /// The name, without terminator.
-    pub fn name(&self) -> &[u8] {
-        let end = self.name.iter().position(|&c| c == 0).unwrap_or(NAME_SIZE);
-        &self.name[..end]
-    }
-
-    /// From a C name field and addresses (the name is cut to fit its
-    /// terminator).
-    pub fn from_c_name(name: &[kernel::ffi::c_char; NAME_SIZE], src: u32, dst: u32) -> Self {
-        Self::from_raw(&bindings::rpmsg_channel_info {
-            name: *name,
-            src,
-            dst,
-        })
-    }
-
-    /// The C form.
-    pub fn to_c(self) -> bindings::rpmsg_channel_info {
-        self.to_raw()
-    }
-
-    fn from_raw(raw: &bindings::rpmsg_channel_info) -> Self {
-        let mut name = [0u8; NAME_SIZE];
-        for (d, s) in name.iter_mut().zip(raw.name.iter()).take(NAME_SIZE - 1) {
-            *d = *s;
-        }
-        Self {
-            name,
-            src: raw.src,
-            dst: raw.dst,
-        }
-    }
-
-    fn to_raw(self) -> bindings::rpmsg_channel_info {
-        let mut raw = bindings::rpmsg_channel_info::default();
-        for (d, s) in raw.name.iter_mut().zip(self.name.iter()) {
-            *d = *s;
-        }
-        raw.src = self.src;
-        raw.dst = self.dst;
-        raw
-    }
-}
 
 /// What an rpmsg transport implements.
 pub trait Transport: Send + Sync + Sized + 'static {
@@ -105,9 +37,9 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Whether the remote wants name-service announcements.
     fn ns_enabled(&self) -> bool;
     /// Binds `ept` at address `src` ([`ADDR_ANY`]: a free one) and returns
-    /// the address: gives `ept` its address ([`NewEndpoint::at`]) before
+    /// the address: gives `ept` its address ([`NewTransportEndpoint::at`]) before
     /// making it reachable, and keeps it until [`Transport::unbind`].
-    fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32>;
+    fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32>;
     /// Forgets the endpoint at `addr`.
     fn unbind(this: &Arc<Self>, addr: u32);
     /// Sends `data` from `src` to `dst`, waiting for a buffer if `wait`.
@@ -126,18 +58,18 @@ pub trait Transport: Send + Sync + Sized + 'static {
 /// `raw` is initialised (kref, cb_lock, ops) and lives at a fixed address
 /// until its kref drops to zero, which frees the allocation.
 #[repr(C)]
-pub struct Endpoint<T: Transport> {
+pub struct TransportEndpoint<T: Transport> {
     raw: Opaque<bindings::rpmsg_endpoint>,
     transport: Arc<T>,
 }
 
 // SAFETY: The C endpoint is refcounted and locked internally.
-unsafe impl<T: Transport> Send for Endpoint<T> {}
+unsafe impl<T: Transport> Send for TransportEndpoint<T> {}
 // SAFETY: See `Send`.
-unsafe impl<T: Transport> Sync for Endpoint<T> {}
+unsafe impl<T: Transport> Sync for TransportEndpoint<T> {}
 
 // SAFETY: The kref embedded in the C endpoint governs its lifetime.
-unsafe impl<T: Transport> AlwaysRefCounted for Endpoint<T> {
+unsafe impl<T: Transport> AlwaysRefCounted for TransportEndpoint<T> {
     fn inc_ref(&self) {
         // SAFETY: `self` is live, so its kref is non-zero.
         unsafe { bindings::rpmsg_rs_kref_get(&raw mut (*self.raw.get()).refcount) }
@@ -160,13 +92,13 @@ unsafe impl<T: Transport> AlwaysRefCounted for Endpoint<T> {
 /// # Invariants
 ///
 /// `0` is a live endpoint that no other thread can reach until it is given
-/// out by [`NewEndpoint::at`], and whose creator does not read its address
+/// out by [`NewTransportEndpoint::at`], and whose creator does not read its address
 /// before then.
-pub struct NewEndpoint<T: Transport>(ARef<Endpoint<T>>);
+pub struct NewTransportEndpoint<T: Transport>(ARef<TransportEndpoint<T>>);
 
-impl<T: Transport> NewEndpoint<T> {
+impl<T: Transport> NewTransportEndpoint<T> {
     /// Sets the endpoint's address and hands it out, to be published.
-    pub fn at(self, addr: u32) -> ARef<Endpoint<T>> {
+    pub fn at(self, addr: u32) -> ARef<TransportEndpoint<T>> {
         // SAFETY: `raw` is live, and by the type invariant nothing else
         // reads or writes `addr` concurrently: this write happens before
         // the endpoint becomes reachable (the caller publishes the returned
@@ -176,10 +108,10 @@ impl<T: Transport> NewEndpoint<T> {
     }
 }
 
-impl<T: Transport> Endpoint<T> {
+impl<T: Transport> TransportEndpoint<T> {
     /// # Safety
     ///
-    /// `ptr` must be the `raw` field of a live `Endpoint<T>`.
+    /// `ptr` must be the `raw` field of a live `TransportEndpoint<T>`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::rpmsg_endpoint) -> &'a Self {
         // SAFETY: `raw` is the first field of a `repr(C)` struct.
         unsafe { &*ptr.cast::<Self>() }
@@ -188,7 +120,7 @@ impl<T: Transport> Endpoint<T> {
     /// The endpoint's local address.
     pub fn addr(&self) -> u32 {
         // SAFETY: `raw` is live; `addr` is only written before the endpoint
-        // is reachable (`NewEndpoint::at`).
+        // is reachable (`NewTransportEndpoint::at`).
         unsafe { (*self.raw.get()).addr }
     }
 
@@ -249,7 +181,7 @@ impl<T: Transport> Endpoint<T> {
         let this = unsafe { Self::from_raw(raw) };
         // INVARIANT: Nobody else knows of the endpoint yet, and we do not
         // read its address before `bind` returns.
-        match T::bind(transport, src, NewEndpoint(ARef::from(this))) {
+        match T::bind(transport, src, NewTransportEndpoint(ARef::from(this))) {
             Ok(_) => {
                 // SAFETY: `raw` is not null.
                 Ok(unsafe { NonNull::new_unchecked(raw) })
@@ -276,13 +208,13 @@ impl<T: Transport> Endpoint<T> {
 
 /// # Safety
 ///
-/// Called by the kref of an `Endpoint<T>` when it drops to zero.
+/// Called by the kref of an `TransportEndpoint<T>` when it drops to zero.
 unsafe extern "C" fn release_ept<T: Transport>(kref: *mut bindings::kref) {
     // SAFETY: `kref` is embedded in `raw`, the first field of the endpoint.
     let raw = unsafe { kernel::container_of!(kref, bindings::rpmsg_endpoint, refcount) };
     // SAFETY: Last reference: nobody else uses the endpoint; it came from
     // `KBox::into_raw` in `create`.
-    drop(unsafe { KBox::from_raw(raw.cast::<Endpoint<T>>()) });
+    drop(unsafe { KBox::from_raw(raw.cast::<TransportEndpoint<T>>()) });
 }
 
 /// # Safety
@@ -291,12 +223,12 @@ unsafe extern "C" fn release_ept<T: Transport>(kref: *mut bindings::kref) {
 /// creator's reference.
 unsafe extern "C" fn destroy_ept<T: Transport>(raw: *mut bindings::rpmsg_endpoint) {
     // SAFETY: A live endpoint of ours.
-    let ept = unsafe { Endpoint::<T>::from_raw(raw) };
+    let ept = unsafe { TransportEndpoint::<T>::from_raw(raw) };
     T::unbind(&ept.transport, ept.addr());
     // SAFETY: `raw` is live; waits for a running callback.
     unsafe { bindings::rpmsg_rs_ept_clear_cb(raw) };
     // SAFETY: The creator's reference, given up by destroying.
-    unsafe { Endpoint::<T>::dec_ref(NonNull::from(ept)) };
+    unsafe { TransportEndpoint::<T>::dec_ref(NonNull::from(ept)) };
 }
 
 /// # Safety
@@ -327,8 +259,9 @@ macro_rules! send_callback {
             len: kernel::ffi::c_int,
             dst: u32,
         ) -> kernel::ffi::c_int {
-            // SAFETY: As documented.
-            let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
+            let (ept, data) =
+                // SAFETY: As documented.
+                unsafe { (TransportEndpoint::<T>::from_raw(raw), payload(data, len)) };
             from_result(|| {
                 T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
                 Ok(0)
@@ -344,8 +277,9 @@ macro_rules! send_callback {
             data: *const kernel::ffi::c_void,
             len: kernel::ffi::c_int,
         ) -> kernel::ffi::c_int {
-            // SAFETY: As documented.
-            let (ept, data) = unsafe { (Endpoint::<T>::from_raw(raw), payload(data, len)) };
+            let (ept, data) =
+                // SAFETY: As documented.
+                unsafe { (TransportEndpoint::<T>::from_raw(raw), payload(data, len)) };
             let dst = ept.channel_dst();
             from_result(|| {
                 T::send(&ept.transport, ept.addr(), dst, data?, $wait)?;
@@ -372,7 +306,7 @@ unsafe extern "C" fn poll_cb<T: Transport>(
     // SAFETY: As documented.
     let (ept, file, table) = unsafe {
         (
-            Endpoint::<T>::from_raw(raw),
+            TransportEndpoint::<T>::from_raw(raw),
             File::from_raw_file(filp),
             PollTable::from_raw(wait),
         )
@@ -385,7 +319,7 @@ unsafe extern "C" fn poll_cb<T: Transport>(
 /// Called by the rpmsg core with an endpoint of ours.
 unsafe extern "C" fn get_mtu_cb<T: Transport>(raw: *mut bindings::rpmsg_endpoint) -> isize {
     // SAFETY: As documented.
-    let ept = unsafe { Endpoint::<T>::from_raw(raw) };
+    let ept = unsafe { TransportEndpoint::<T>::from_raw(raw) };
     ept.transport.mtu() as isize
 }
 
@@ -444,7 +378,7 @@ impl<T: Transport> Channel<T> {
             let raw = (*ch).raw.get();
             (*raw).dev.parent = raw_device(&parent);
             (*raw).dev.release = Some(release_channel::<T>);
-            let raw_info = info.to_raw();
+            let raw_info = info.to_c();
             (*raw).id.name = raw_info.name;
             (*raw).src = info.src;
             (*raw).dst = info.dst;
@@ -466,7 +400,7 @@ impl<T: Transport> Channel<T> {
         let Some(parent) = transport.parent() else {
             return false;
         };
-        let mut raw = info.to_raw();
+        let mut raw = info.to_c();
         // SAFETY: The parent is live; the found device comes with a reference.
         unsafe {
             let dev = bindings::rpmsg_find_device(raw_device(&parent), &mut raw);
@@ -481,7 +415,7 @@ impl<T: Transport> Channel<T> {
     /// Unregisters the channel matching `info` under the transport's parent.
     pub fn unregister(transport: &Arc<T>, info: &ChannelInfo) -> Result {
         let parent = transport.parent().ok_or(ENODEV)?;
-        let mut raw = info.to_raw();
+        let mut raw = info.to_c();
         // SAFETY: The parent is live; the core finds and unregisters the child.
         kernel::error::to_result(unsafe {
             bindings::rpmsg_unregister_device(raw_device(&parent), &mut raw)
@@ -505,11 +439,7 @@ impl<T: Transport> Channel<T> {
         }
         // SAFETY: `ept` is the channel's live default endpoint.
         let addr = unsafe { (*raw.ept).addr };
-        let info = ChannelInfo::from_raw(&bindings::rpmsg_channel_info {
-            name: raw.id.name,
-            src: 0,
-            dst: 0,
-        });
+        let info = ChannelInfo::from_c_name(&raw.id.name, 0, 0);
         let name = Name::new(info.name()).map_err(|_| EINVAL)?;
         let mut msg = [0u8; NS_MSG_LEN];
         NsMsg {
@@ -528,15 +458,6 @@ impl<T: Transport> Channel<T> {
         announce_create: Some(announce_create_cb::<T>),
         announce_destroy: Some(announce_destroy_cb::<T>),
     };
-}
-
-/// Copies what fits of `src` to the start of `dst`: no length-mismatch
-/// panic path, whose callee objtool does not know as noreturn under every
-/// rustc (it then reports a fall-through into the next function).
-fn copy_prefix(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
 }
 
 /// The C device behind `dev`.
@@ -566,7 +487,7 @@ unsafe extern "C" fn create_channel_cb<T: Transport>(
     let (ch, info) = unsafe {
         (
             Channel::<T>::from_raw(rpdev),
-            ChannelInfo::from_raw(&*chinfo),
+            ChannelInfo::from_c_name(&(*chinfo).name, (*chinfo).src, (*chinfo).dst),
         )
     };
     match Channel::register(&ch.transport, &info, ChannelKind::Local) {
@@ -586,7 +507,7 @@ unsafe extern "C" fn release_channel_cb<T: Transport>(
     let (ch, info) = unsafe {
         (
             Channel::<T>::from_raw(rpdev),
-            ChannelInfo::from_raw(&*chinfo),
+            ChannelInfo::from_c_name(&(*chinfo).name, (*chinfo).src, (*chinfo).dst),
         )
     };
     from_result(|| {
@@ -606,7 +527,7 @@ unsafe extern "C" fn create_ept_cb<T: Transport>(
 ) -> *mut bindings::rpmsg_endpoint {
     // SAFETY: As documented.
     let ch = unsafe { Channel::<T>::from_raw(rpdev) };
-    match Endpoint::create(&ch.transport, rpdev, cb, priv_, chinfo.src) {
+    match TransportEndpoint::create(&ch.transport, rpdev, cb, priv_, chinfo.src) {
         Ok(ept) => ept.as_ptr(),
         Err(_) => core::ptr::null_mut(),
     }
@@ -651,7 +572,7 @@ mod tests {
     #[pin_data(PinnedDrop)]
     struct Mock {
         #[pin]
-        bound: Mutex<KVec<(u32, ARef<Endpoint<Mock>>)>>,
+        bound: Mutex<KVec<(u32, ARef<TransportEndpoint<Mock>>)>>,
     }
 
     #[pinned_drop]
@@ -668,7 +589,7 @@ mod tests {
         fn ns_enabled(&self) -> bool {
             false
         }
-        fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32> {
+        fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32> {
             let mut bound = this.bound.lock();
             let addr = if src == ADDR_ANY {
                 1024 + bound.len() as u32
@@ -734,7 +655,7 @@ mod tests {
         )
     }
 
-    fn bound_ept(t: &Arc<Mock>, addr: u32) -> Option<ARef<Endpoint<Mock>>> {
+    fn bound_ept(t: &Arc<Mock>, addr: u32) -> Option<ARef<TransportEndpoint<Mock>>> {
         t.bound
             .lock()
             .iter()
@@ -748,8 +669,9 @@ mod tests {
         let t = mock().expect("mock");
         let seen = Seen::default();
         let cookie = core::ptr::from_ref(&seen).cast_mut().cast();
-        let raw = Endpoint::create(&t, core::ptr::null_mut(), Some(record), cookie, ADDR_ANY)
-            .expect("create");
+        let raw =
+            TransportEndpoint::create(&t, core::ptr::null_mut(), Some(record), cookie, ADDR_ANY)
+                .expect("create");
         // SAFETY: `raw` is a live endpoint we own a reference to.
         let addr = unsafe { (*raw.as_ptr()).addr };
         assert_eq!(addr, 1024);
@@ -780,29 +702,15 @@ mod tests {
     #[test]
     fn endpoint_at_taken_address_is_refused_and_freed() {
         let t = mock().expect("mock");
-        let raw = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000)
-            .expect("create");
-        let again = Endpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000);
+        let raw =
+            TransportEndpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000)
+                .expect("create");
+        let again =
+            TransportEndpoint::create(&t, core::ptr::null_mut(), None, core::ptr::null_mut(), 2000);
         assert!(matches!(again, Err(e) if e == EBUSY));
         assert_eq!(t.bound.lock().len(), 1);
         // SAFETY: Gives up the creator's reference.
         unsafe { destroy_ept::<Mock>(raw.as_ptr()) };
         assert_eq!(t.bound.lock().len(), 0);
-    }
-
-    #[test]
-    fn channel_info_terminates_and_truncates() {
-        assert!(ChannelInfo::new(&[b'a'; NAME_SIZE], 1, 2).is_err());
-        assert!(ChannelInfo::new(b"a\0b", 1, 2).is_err());
-        let info = ChannelInfo::new(b"rpmsg-raw", ADDR_ANY, 1025).expect("info");
-        let raw = info.to_raw();
-        assert_eq!(raw.name[9], 0);
-        let back = ChannelInfo::from_raw(&raw);
-        assert_eq!(back.name(), b"rpmsg-raw");
-        assert_eq!((back.src, back.dst), (ADDR_ANY, 1025));
-        // An unterminated C name is cut to fit its terminator.
-        let mut long = raw;
-        long.name = [b'x'; NAME_SIZE];
-        assert_eq!(ChannelInfo::from_raw(&long).name().len(), NAME_SIZE - 1);
     }
 }

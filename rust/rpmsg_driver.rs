@@ -5,7 +5,7 @@
 //! virtio bus as well as ours.
 
 use super::bindings;
-use super::rpmsg::ChannelInfo;
+use super::channel_info::ChannelInfo;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
@@ -22,16 +22,16 @@ use kernel::{
 ///
 /// Instances only exist behind references to a live `struct rpmsg_device`.
 #[repr(transparent)]
-pub struct Device(Opaque<bindings::rpmsg_device>);
+pub struct ClientDevice(Opaque<bindings::rpmsg_device>);
 
 // SAFETY: The device is refcounted and its fields used here are fixed
 // after registration.
-unsafe impl Send for Device {}
+unsafe impl Send for ClientDevice {}
 // SAFETY: See `Send`.
-unsafe impl Sync for Device {}
+unsafe impl Sync for ClientDevice {}
 
 // SAFETY: The embedded `struct device` governs the lifetime.
-unsafe impl AlwaysRefCounted for Device {
+unsafe impl AlwaysRefCounted for ClientDevice {
     fn inc_ref(&self) {
         // SAFETY: `self` is live.
         unsafe { bindings::get_device(&raw mut (*self.0.get()).dev) };
@@ -45,7 +45,7 @@ unsafe impl AlwaysRefCounted for Device {
     }
 }
 
-impl Device {
+impl ClientDevice {
     /// # Safety
     ///
     /// `ptr` must point to a live rpmsg device for `'a`.
@@ -117,11 +117,11 @@ impl Device {
 pub trait Handler: Send + Sync + 'static {
     /// A message from `src` on channel `rpdev`. Calls for one endpoint
     /// never overlap.
-    fn receive(&self, rpdev: &Device, data: &[u8], src: u32) -> Result;
+    fn receive(&self, rpdev: &ClientDevice, data: &[u8], src: u32) -> Result;
     /// The remote asked to pause (`true`) or resume sending.
     fn flow_control(&self, _pause: bool) {}
     /// The transport may have room to send again: wake the queue the
-    /// driver's files poll on (see [`Endpoint::poll`]). Atomic context.
+    /// driver's files poll on (see [`ClientEndpoint::poll`]). Atomic context.
     fn send_ready(&self) {}
 }
 
@@ -129,7 +129,7 @@ pub trait Handler: Send + Sync + 'static {
 pub enum NoHandler {}
 
 impl Handler for NoHandler {
-    fn receive(&self, _: &Device, _: &[u8], _: u32) -> Result {
+    fn receive(&self, _: &ClientDevice, _: &[u8], _: u32) -> Result {
         match *self {}
     }
 }
@@ -143,7 +143,7 @@ impl Handler for NoHandler {
 /// destroyed by the rpmsg core, and we only detach from it; otherwise we
 /// destroy it. `poll_proxy` notifies that same `Arc<H>` until it is detached
 /// in `drop`.
-pub struct Endpoint<H: Handler> {
+pub struct ClientEndpoint<H: Handler> {
     raw: NonNull<bindings::rpmsg_endpoint>,
     poll_proxy: PollProxy,
     adopted: bool,
@@ -151,14 +151,14 @@ pub struct Endpoint<H: Handler> {
 }
 
 // SAFETY: The endpoint API may be used from any thread.
-unsafe impl<H: Handler> Send for Endpoint<H> {}
+unsafe impl<H: Handler> Send for ClientEndpoint<H> {}
 // SAFETY: See `Send`; the rpmsg core serialises what needs it.
-unsafe impl<H: Handler> Sync for Endpoint<H> {}
+unsafe impl<H: Handler> Sync for ClientEndpoint<H> {}
 
-impl<H: Handler> Endpoint<H> {
+impl<H: Handler> ClientEndpoint<H> {
     /// Creates an endpoint on channel `rpdev` (`info.src` may be
     /// `RPMSG_ADDR_ANY`). Fails with `EINVAL` like the core's NULL.
-    pub fn create(rpdev: &Device, handler: Arc<H>, info: &ChannelInfo) -> Result<Self> {
+    pub fn create(rpdev: &ClientDevice, handler: Arc<H>, info: &ChannelInfo) -> Result<Self> {
         let cookie = handler.into_foreign();
         let Ok(poll_proxy) = PollProxy::new::<H>(cookie) else {
             // SAFETY: From `into_foreign` above, not handed out: take the
@@ -191,7 +191,7 @@ impl<H: Handler> Endpoint<H> {
 
     /// Takes over the channel's default endpoint, which the core created
     /// with the driver's callback (see [`Driver`]).
-    pub fn adopt_default(rpdev: &Device, handler: Arc<H>) -> Result<Self> {
+    pub fn adopt_default(rpdev: &ClientDevice, handler: Arc<H>) -> Result<Self> {
         // SAFETY: `rpdev` is live.
         let raw = NonNull::new(unsafe { (*rpdev.as_raw()).ept }).ok_or(EINVAL)?;
         let cookie = handler.into_foreign();
@@ -276,7 +276,7 @@ impl<H: Handler> Endpoint<H> {
     }
 }
 
-impl<H: Handler> Drop for Endpoint<H> {
+impl<H: Handler> Drop for ClientEndpoint<H> {
     fn drop(&mut self) {
         let raw = self.raw.as_ptr();
         // The proxy leaves the transport's queue first: the transport may
@@ -300,7 +300,7 @@ impl<H: Handler> Drop for Endpoint<H> {
 }
 
 /// An endpoint's stand-in on the transport's send wait queue (see
-/// [`Endpoint::poll`] and `rpmsg_driver_helpers.c`).
+/// [`ClientEndpoint::poll`] and `rpmsg_driver_helpers.c`).
 ///
 /// # Invariants
 ///
@@ -319,7 +319,7 @@ impl PollProxy {
     }
 
     /// Leaves the transport's queue: no wake-up notifies the handler
-    /// afterwards. Polls go through `&Endpoint`, so none runs now.
+    /// afterwards. Polls go through `&ClientEndpoint`, so none runs now.
     fn detach(&mut self) {
         // SAFETY: By the type invariants.
         unsafe { bindings::rpmsg_rs_poll_proxy_detach(self.0.as_ptr()) };
@@ -362,7 +362,7 @@ unsafe extern "C" fn rx_cb<H: Handler>(
         return 0;
     }
     // SAFETY: The transport passes the endpoint's live channel.
-    let rpdev = unsafe { Device::from_raw(rpdev) };
+    let rpdev = unsafe { ClientDevice::from_raw(rpdev) };
     // SAFETY: As documented: `priv_` is from `Arc::into_foreign`, and the
     // `Arc` stays while the lock is held.
     let handler = unsafe { Arc::<H>::borrow(priv_) };
@@ -409,8 +409,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// What the registration hands to every probe.
     type Context: Send + Sync;
 
-    fn probe(rpdev: &Device, ctx: &Self::Context) -> Result<Pin<KBox<Self>>>;
-    fn remove(this: Pin<KBox<Self>>, rpdev: &Device);
+    fn probe(rpdev: &ClientDevice, ctx: &Self::Context) -> Result<Pin<KBox<Self>>>;
+    fn remove(this: Pin<KBox<Self>>, rpdev: &ClientDevice);
 }
 
 /// A registered rpmsg driver.
@@ -496,7 +496,7 @@ impl<T: Driver> Drop for Registration<T> {
 /// Called by the rpmsg core for a device matching our driver.
 unsafe extern "C" fn probe_cb<T: Driver>(rpdev: *mut bindings::rpmsg_device) -> kernel::ffi::c_int {
     // SAFETY: The core passes a live device.
-    let dev = unsafe { Device::from_raw(rpdev) };
+    let dev = unsafe { ClientDevice::from_raw(rpdev) };
     // SAFETY: The device is bound to our driver, whose `drv` is the first
     // field of a live `RegInner<T>`.
     let ctx = unsafe { &(*bindings::rpmsg_rs_driver_of(rpdev).cast::<RegInner<T>>()).ctx };
@@ -517,7 +517,7 @@ unsafe extern "C" fn probe_cb<T: Driver>(rpdev: *mut bindings::rpmsg_device) -> 
 unsafe extern "C" fn remove_cb<T: Driver>(rpdev: *mut bindings::rpmsg_device) {
     // SAFETY: The core passes a live device; drvdata is the box from probe.
     unsafe {
-        let dev = Device::from_raw(rpdev);
+        let dev = ClientDevice::from_raw(rpdev);
         let raw = bindings::rpmsg_rs_get_drvdata(rpdev).cast::<T>();
         bindings::rpmsg_rs_set_drvdata(rpdev, core::ptr::null_mut());
         if !raw.is_null() {

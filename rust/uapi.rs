@@ -5,7 +5,7 @@
 //! from the kernel's headers through the bindings.
 
 use super::bindings;
-use super::rpmsg::{ChannelInfo, NAME_SIZE};
+use super::channel_info::{ChannelInfo, NAME_SIZE};
 use kernel::{
     ioctl::{_IO, _IOR, _IOW},
     prelude::*,
@@ -31,6 +31,7 @@ pub const RPMSG_SET_INCOMING_FLOWCONTROL: u32 = _IOR::<i32>(0xb5, 0x6);
 // bindings carry constants of their values (bindings_helper.h).
 pub const EPOLLIN: u32 = bindings::RPMSG_RS_EPOLLIN;
 pub const EPOLLPRI: u32 = bindings::RPMSG_RS_EPOLLPRI;
+#[allow(dead_code, reason = "the bus's poll mask, not the char layer's")]
 pub const EPOLLOUT: u32 = bindings::RPMSG_RS_EPOLLOUT;
 pub const EPOLLERR: u32 = bindings::RPMSG_RS_EPOLLERR;
 pub const EPOLLRDNORM: u32 = bindings::RPMSG_RS_EPOLLRDNORM;

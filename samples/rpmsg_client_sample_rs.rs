@@ -8,22 +8,17 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
-    pub mod rpmsg;
+    pub mod channel_info;
+    // The sample uses a part of the client API (one default endpoint).
+    #[allow(dead_code, reason = "the sample uses a part of rust/rpmsg_driver.rs")]
     pub mod rpmsg_driver;
 }
 
-// The wire format, shared with the bus (`rust/proto`).
-#[allow(dead_code, unreachable_pub)]
-#[path = "../rust/proto/src"]
-mod proto {
-    pub mod msg;
-}
-
-use rpmsg_rs::rpmsg_driver::{self as rpmsg, Endpoint, Handler};
+use rpmsg_rs::rpmsg_driver::{ClientDevice, ClientEndpoint, Driver, Handler, Registration};
 
 module! {
     type: SampleModule,
@@ -48,7 +43,7 @@ struct Sample {
 }
 
 impl Handler for Sample {
-    fn receive(&self, rpdev: &rpmsg::Device, data: &[u8], src: u32) -> Result {
+    fn receive(&self, rpdev: &ClientDevice, data: &[u8], src: u32) -> Result {
         let n = self.rx_count.fetch_add(1, Ordering::Relaxed) + 1;
         dev_info!(rpdev.as_dev(), "incoming msg {} (src: 0x{:x})\n", n, src);
         pr_debug!("{:?}\n", data);
@@ -63,10 +58,10 @@ impl Handler for Sample {
 }
 
 struct SampleDriver {
-    _ept: Endpoint<Sample>,
+    _ept: ClientEndpoint<Sample>,
 }
 
-impl rpmsg::Driver for SampleDriver {
+impl Driver for SampleDriver {
     // Upstream's driver name: userspace and the suite look for it.
     const NAME: &'static CStr = c_str!("rpmsg_client_sample");
     const IDS: &'static [&'static CStr] = &[c_str!("rpmsg-client-sample")];
@@ -74,7 +69,7 @@ impl rpmsg::Driver for SampleDriver {
     const DEFAULT_ENDPOINT: bool = true;
     type Context = ();
 
-    fn probe(rpdev: &rpmsg::Device, (): &()) -> Result<Pin<KBox<Self>>> {
+    fn probe(rpdev: &ClientDevice, (): &()) -> Result<Pin<KBox<Self>>> {
         let info = rpdev.info();
         dev_info!(
             rpdev.as_dev(),
@@ -89,26 +84,26 @@ impl rpmsg::Driver for SampleDriver {
             },
             GFP_KERNEL,
         )?;
-        let ept = Endpoint::adopt_default(rpdev, sample)?;
+        let ept = ClientEndpoint::adopt_default(rpdev, sample)?;
         rpdev
             .send(MSG)
             .inspect_err(|e| dev_err!(rpdev.as_dev(), "rpmsg_send failed: {:?}\n", e))?;
         Ok(KBox::pin(SampleDriver { _ept: ept }, GFP_KERNEL)?)
     }
 
-    fn remove(_this: Pin<KBox<Self>>, rpdev: &rpmsg::Device) {
+    fn remove(_this: Pin<KBox<Self>>, rpdev: &ClientDevice) {
         dev_info!(rpdev.as_dev(), "rpmsg sample client driver is removed\n");
     }
 }
 
 struct SampleModule {
-    _registration: rpmsg::Registration<SampleDriver>,
+    _registration: Registration<SampleDriver>,
 }
 
 impl kernel::Module for SampleModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         Ok(SampleModule {
-            _registration: rpmsg::Registration::new(module, ())?,
+            _registration: Registration::new(module, ())?,
         })
     }
 }

@@ -21,9 +21,8 @@ use kernel::{
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
-// Library code shared by all of the project's modules, compiled in by path:
-// not every module uses every item.
-#[allow(dead_code, unreachable_pub)]
+// Library code shared by all of the project's modules, compiled in by path.
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
@@ -34,7 +33,7 @@ mod rpmsg_rs {
     pub mod workqueue;
 }
 
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "../rust/proto/src"]
 mod proto {
     pub mod addr;
@@ -42,7 +41,7 @@ mod proto {
     pub mod msg;
 }
 
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "firmware/src"]
 mod fw {
     pub mod firmware;

@@ -9,15 +9,20 @@
 
 use kernel::prelude::*;
 
-#[allow(dead_code, unreachable_pub)]
+// The files whose KUnit suites run here: they are compiled in for those
+// only, and the suites use a part of them.
+#[allow(dead_code, reason = "only the KUnit suites use them here")]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = ".."]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod channel_info;
     pub mod rpmsg;
 }
 
 // The wire format, shared with the bus (`rust/proto`).
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, reason = "only the KUnit suites use rust/ here")]
+#[allow(unreachable_pub, reason = "pub for every module that mounts it")]
 #[path = "../proto/src"]
 mod proto {
     pub mod msg;

@@ -58,11 +58,13 @@ pub enum OfferError {
     /// A size above [`MAX_BUF_SIZE`].
     TooBig(u32),
     /// The buffer pool would not fit in the memory the device gives.
+    #[allow(dead_code, reason = "the bus's; the simulated remote does not use it")]
     PoolTooBig,
 }
 
 impl OfferError {
     /// A short name, for counters and logs.
+    #[allow(dead_code, reason = "the bus's; the simulated remote does not use it")]
     pub fn as_str(self) -> &'static str {
         match self {
             OfferError::Truncated => "config_too_short",
@@ -116,6 +118,7 @@ impl BufSizes {
 
     /// The config space a remote offers these sizes with (what a firmware
     /// puts behind its vdev's vrings), with `version`.
+    #[allow(dead_code, reason = "the simulated remote's; the bus does not use it")]
     pub fn offer(version: u16, txbuf_size: u32, rxbuf_size: u32) -> [u8; CONFIG_LEN] {
         let mut cfg = [0u8; CONFIG_LEN];
         cfg[VERSION_OFF..VERSION_OFF + 2].copy_from_slice(&version.to_le_bytes());
@@ -125,17 +128,20 @@ impl BufSizes {
     }
 
     /// Largest payload the host can receive.
+    #[allow(dead_code, reason = "the simulated remote's; the bus does not use it")]
     pub fn rx_payload(&self) -> usize {
         self.rx.saturating_sub(HEADER_LEN)
     }
 
     /// Largest payload the host can send: its MTU.
+    #[allow(dead_code, reason = "the bus's; the simulated remote does not use it")]
     pub fn tx_payload(&self) -> usize {
         self.tx.saturating_sub(HEADER_LEN)
     }
 
     /// Bytes of a pool of `nbufs` buffers per direction; `None` on
     /// overflow.
+    #[allow(dead_code, reason = "the bus's; the simulated remote does not use it")]
     pub fn pool_len(&self, nbufs: usize) -> Option<usize> {
         self.rx.checked_add(self.tx)?.checked_mul(nbufs)
     }

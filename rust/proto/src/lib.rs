@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! RPMsg wire format and address bookkeeping, in plain `core` Rust.
+//! RPMsg wire format and address bookkeeping, and the char layer's receive
+//! ring, in plain `core` Rust.
 //!
 //! The kernel modules compile these files in directly (see `Kbuild`); this crate
 //! root only exists so that the host can unit-test them with `cargo test`.
@@ -13,3 +14,4 @@ pub mod addr;
 pub mod bufsz;
 pub mod msg;
 pub mod ratelimit;
+pub mod ring;

@@ -41,8 +41,6 @@ pub enum MsgError {
     BadName,
     /// Unknown name-service flags.
     BadFlags,
-    /// The payload does not fit into the buffer.
-    TooBig,
 }
 
 /// The 16-byte header in front of every RPMsg payload.
@@ -92,18 +90,6 @@ impl Header {
         out[12..14].copy_from_slice(&self.len.to_le_bytes());
         out[14..16].copy_from_slice(&self.flags.to_le_bytes());
         out
-    }
-
-    /// Writes the header and returns the total message length.
-    ///
-    /// Fails if `buf` cannot hold the header plus `self.len` payload bytes.
-    pub fn write(&self, buf: &mut [u8]) -> Result<usize, MsgError> {
-        let total = HEADER_LEN + usize::from(self.len);
-        if buf.len() < total {
-            return Err(MsgError::TooBig);
-        }
-        buf[..HEADER_LEN].copy_from_slice(&self.to_bytes());
-        Ok(total)
     }
 }
 
@@ -207,7 +193,7 @@ mod tests {
             len: 40,
             flags: 0,
         };
-        assert_eq!(hdr.write(&mut buf), Ok(56));
+        buf[..HEADER_LEN].copy_from_slice(&hdr.to_bytes());
         assert_eq!(&buf[8..12], &[0, 0, 0, 0]);
         assert_eq!(Header::parse(&buf[..56]), Ok(hdr));
     }
@@ -216,31 +202,18 @@ mod tests {
     fn header_rejects_short_and_overlong() {
         assert_eq!(Header::parse(&[0u8; 15]), Err(MsgError::Truncated));
         let mut buf = [0u8; 32];
-        Header {
+        let hdr = Header {
             src: 1,
             dst: 2,
             len: 16,
             flags: 0,
-        }
-        .write(&mut buf)
-        .unwrap();
+        };
+        buf[..HEADER_LEN].copy_from_slice(&hdr.to_bytes());
         assert!(Header::parse(&buf).is_ok());
         // One byte short of the claimed payload.
         assert_eq!(Header::parse(&buf[..31]), Err(MsgError::BadLength));
         buf[12..14].copy_from_slice(&u16::MAX.to_le_bytes());
         assert_eq!(Header::parse(&buf), Err(MsgError::BadLength));
-    }
-
-    #[test]
-    fn header_write_refuses_small_buffer() {
-        let mut buf = [0u8; 20];
-        let hdr = Header {
-            src: 1,
-            dst: 2,
-            len: 5,
-            flags: 0,
-        };
-        assert_eq!(hdr.write(&mut buf), Err(MsgError::TooBig));
     }
 
     #[test]

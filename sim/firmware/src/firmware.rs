@@ -30,9 +30,6 @@ use crate::proto::msg::{
 /// Largest buffer the firmware handles: the largest a host accepts. The
 /// scratch space [`Firmware::serve`] wants.
 pub const MAX_BUF: usize = bufsz::MAX_BUF_SIZE;
-/// Payload of a buffer of the default size (512 bytes, both ways, unless
-/// `VIRTIO_RPMSG_F_BUFSZ` is negotiated).
-pub const DEFAULT_PAYLOAD: usize = bufsz::DEFAULT_BUF_SIZE - HEADER_LEN;
 pub const MAX_ENDPOINTS: usize = 32;
 pub const MAX_HOST_CHANNELS: usize = 32;
 /// Announcements waiting for rx buffers.
@@ -392,42 +389,15 @@ pub struct Firmware {
 
 impl Firmware {
     /// A firmware whose resource table lives at `rsc_da` and declares
-    /// `vrings`. Not in the kernel, which uses [`Self::init`].
-    #[cfg(not(MODULE))]
-    pub fn new(rsc_da: u64, vrings: [VringSpec; 2]) -> Firmware {
-        Firmware {
-            vrings,
-            rsc_da,
-            endpoints: [None; MAX_ENDPOINTS],
-            // Addresses 0..2048: reserved ones below 1024, dynamic above.
-            addrs: AddrSet::new(0),
-            host_channels: [None; MAX_HOST_CHANNELS],
-            ns_queue: [None; NS_QUEUE],
-            ns_head: 0,
-            ns_len: 0,
-            source: None,
-            queues: None,
-            ns_enabled: false,
-            notifyid: [0; 2],
-            broken: false,
-            faults: FaultQueue::new(),
-            stalled: false,
-            offer: None,
-            sizes: BufSizes::DEFAULT,
-            stats: Stats::default(),
-        }
-    }
-
-    /// [`Self::new`] as an in-place initialiser, for the kernel: a
-    /// `Firmware` is several KiB, and a kernel stack is 8 KiB on ARMv7, so
-    /// the kernel must never hold one by value (moving one into its final
-    /// place took about 18 KiB of stack).
-    #[cfg(MODULE)]
+    /// `vrings`, initialised in place: a `Firmware` is several KiB, and a
+    /// kernel stack is 8 KiB on ARMv7, so the kernel must never hold one by
+    /// value (moving one into its final place took about 18 KiB of stack).
     pub fn init(rsc_da: u64, vrings: [VringSpec; 2]) -> impl pin_init::Init<Firmware> {
         pin_init::init!(Firmware {
             vrings,
             rsc_da,
             endpoints <- pin_init::init_array_from_fn(|_| None),
+            // Addresses 0..2048: reserved ones below 1024, dynamic above.
             addrs: AddrSet::new(0),
             host_channels <- pin_init::init_array_from_fn(|_| None),
             ns_queue <- pin_init::init_array_from_fn(|_| None),
@@ -462,10 +432,6 @@ impl Firmware {
     /// host's answer is checked against it.
     pub fn set_offer(&mut self, offer: Option<BufszOffer>) {
         self.offer = offer;
-    }
-
-    pub fn offer(&self) -> Option<BufszOffer> {
-        self.offer
     }
 
     /// Buffer sizes in use, host's view (the default until the host
@@ -1080,7 +1046,18 @@ mod tests {
     use crate::testmem::TestMem;
     use crate::vring::driver::DriverQueue;
     use crate::vring::{Layout, DESC_F_WRITE};
+    use pin_init::InPlaceInit;
+    use std::boxed::Box;
     use std::vec::Vec;
+
+    /// Payload of a buffer of the default size (512 bytes, both ways, unless
+    /// `VIRTIO_RPMSG_F_BUFSZ` is negotiated).
+    const DEFAULT_PAYLOAD: usize = bufsz::DEFAULT_BUF_SIZE - HEADER_LEN;
+
+    /// A firmware as the kernel makes one, in place.
+    fn firmware() -> Box<Firmware> {
+        Box::init(Firmware::init(RSC, SPECS)).unwrap()
+    }
 
     const BASE: u64 = 0x1000_0000;
     const RSC: u64 = BASE + 0xf000;
@@ -1104,7 +1081,7 @@ mod tests {
         mem: TestMem,
         rx: DriverQueue,
         tx: DriverQueue,
-        fw: Firmware,
+        fw: Box<Firmware>,
         /// Size of the receive buffers the host posts.
         rx_len: u32,
     }
@@ -1121,7 +1098,7 @@ mod tests {
         /// `rx_len` bytes.
         fn with_offer(offer: Option<BufszOffer>, rx_len: u32) -> Host {
             let mem = TestMem::new(BASE, 0x20000);
-            let mut fw = Firmware::new(RSC, SPECS);
+            let mut fw = firmware();
             fw.set_offer(offer);
             let mut cfg = [0u8; CONFIG_ROOM];
             let cfg_len = offer.map_or(0, |o| o.config(&mut cfg));
@@ -1551,7 +1528,7 @@ mod tests {
         assert!(h.fw.host_channels().count() > 0 && h.fw.running());
         let stats = h.fw.stats;
         h.fw.reset();
-        let new = Firmware::new(RSC, SPECS);
+        let new = firmware();
         let fw = &h.fw;
         assert_eq!((fw.vrings, fw.rsc_da), (new.vrings, new.rsc_da));
         assert_eq!(fw.endpoints, new.endpoints);
@@ -1722,7 +1699,7 @@ mod tests {
 
     #[test]
     fn control_errors() {
-        let mut fw = Firmware::new(RSC, SPECS);
+        let mut fw = firmware();
         assert_eq!(
             fw.announce("", Service::Echo, ADDR_ANY),
             Err(FwError::Invalid)
@@ -1767,7 +1744,7 @@ mod tests {
 
     #[test]
     fn at_most_max_faults_pending() {
-        let mut fw = Firmware::new(RSC, SPECS);
+        let mut fw = firmware();
         for i in 0..MAX_FAULTS {
             fw.inject(Fault::ALL[i % Fault::COUNT]).unwrap();
         }

@@ -8,6 +8,8 @@
 //! way in both builds.
 
 #![no_std]
+// `Firmware::init`: pin-init's `init!` recurses per field.
+#![recursion_limit = "256"]
 
 #[cfg(test)]
 extern crate std;

@@ -94,10 +94,6 @@ impl Layout {
             num: num as u16,
         })
     }
-
-    pub fn num(&self) -> u16 {
-        self.num
-    }
 }
 
 /// One buffer the driver made available.
