@@ -44,6 +44,13 @@ const fn mkdev(major: u32, minor: u32) -> bindings::dev_t {
 ///
 /// Every [`CharDevice`] registered in it must be dropped before it.
 ///
+/// # Examples
+///
+/// ```ignore
+/// let region = Region::new(c"rpmsg_char", chrdev::MAX_MINORS)?;
+/// pr_info!("major {}\n", region.major());
+/// ```
+///
 /// # Invariants
 ///
 /// `base` (minor 0) and `count` describe a region allocated by
@@ -96,6 +103,15 @@ impl Drop for Region {
 }
 
 /// A set of numbers (`struct ida`): minors, or the `N` of `rpmsgN`.
+///
+/// # Examples
+///
+/// ```ignore
+/// let ids = Arc::new(Ids::new(255)?, GFP_KERNEL)?;
+/// let minor = Ids::take(&ids)?;
+/// assert_eq!(minor.get(), 0);
+/// drop(minor); // 0 is free again
+/// ```
 ///
 /// # Invariants
 ///
@@ -162,6 +178,10 @@ impl Drop for Ids {
 
 /// A number taken from an [`Ids`] set, given back on drop.
 ///
+/// # Examples
+///
+/// See [`Ids`].
+///
 /// # Invariants
 ///
 /// `id` is allocated in `ids` and owned by `self`.
@@ -185,6 +205,27 @@ impl Drop for Id {
 
 /// What a driver implements for its character devices. `Self` is the
 /// per-device object, shared (`Arc`) between the device and its open files.
+///
+/// # Examples
+///
+/// A device whose files read a greeting (the KUnit suite of this file has
+/// it registered and opened):
+///
+/// ```ignore
+/// struct Hello;
+///
+/// #[vtable]
+/// impl chrdev::Ops for Hello {
+///     const ATTRS: &'static [&'static CStr] = &[c"greeting"];
+///
+///     fn show_attr(&self, _index: usize, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+///         f.write_str("hello\n")
+///     }
+///     fn read(_: ArcBorrow<'_, Self>, _: &LocalFile, out: &mut IovIterDest<'_>, _: bool) -> Result<usize> {
+///         Ok(out.copy_to_iter(b"hello\n"))
+///     }
+/// }
+/// ```
 ///
 /// Implementations carry `#[vtable]`: the file operations a type does not
 /// implement (`read`, `write`, `poll`, `ioctl`) are left out of its
@@ -267,6 +308,17 @@ struct Inner<T: Ops> {
 }
 
 /// A registered character device (device + cdev) in the `rpmsg` class.
+///
+/// # Examples
+///
+/// `/dev/rpmsg_hello0`, child of the channel device `rpdev`:
+///
+/// ```ignore
+/// let minor = Ids::take(&minors)?;
+/// let chardev = CharDevice::register(Arc::new(Hello, GFP_KERNEL)?, &region, minor.get(), rpdev.as_dev(), fmt!("rpmsg_hello{}", 0))?;
+/// // ...
+/// chardev.unregister(); // open files keep reaching `Hello`
+/// ```
 ///
 /// Dropping it (or [`CharDevice::unregister`]) does `cdev_device_del()` and
 /// `put_device()`: the node and the sysfs entries go at once, the object

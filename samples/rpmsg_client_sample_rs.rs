@@ -12,6 +12,7 @@ use kernel::{c_str, prelude::*, sync::Arc};
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod driver;
     pub mod rpmsg;
     pub mod rpmsg_driver;
 }
@@ -102,13 +103,13 @@ impl rpmsg::Driver for SampleDriver {
 }
 
 struct SampleModule {
-    _registration: rpmsg::Registration<SampleDriver>,
+    _registration: Pin<KBox<rpmsg::Registration<SampleDriver>>>,
 }
 
 impl kernel::Module for SampleModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         Ok(SampleModule {
-            _registration: rpmsg::Registration::new(module, ())?,
+            _registration: KBox::pin_init(rpmsg::Registration::new(module, ()), GFP_KERNEL)?,
         })
     }
 }

@@ -32,6 +32,7 @@ use kernel::{
 mod rpmsg_rs {
     pub mod bindings;
     pub mod chrdev;
+    pub mod driver;
     pub mod num;
     pub mod rpmsg;
     pub mod rpmsg_driver;
@@ -748,8 +749,8 @@ impl rpmsg::Driver for CtrlDriver {
 }
 
 struct CharModule {
-    _ctrl: rpmsg::Registration<CtrlDriver>,
-    _chrdev: rpmsg::Registration<ChrdevDriver>,
+    _ctrl: Pin<KBox<rpmsg::Registration<CtrlDriver>>>,
+    _chrdev: Pin<KBox<rpmsg::Registration<ChrdevDriver>>>,
 }
 
 impl kernel::Module for CharModule {
@@ -771,8 +772,8 @@ impl kernel::Module for CharModule {
             },
             GFP_KERNEL,
         )?;
-        let chrdev = rpmsg::Registration::new(module, shared.clone())?;
-        let ctrl = rpmsg::Registration::new(module, shared)?;
+        let chrdev = KBox::pin_init(rpmsg::Registration::new(module, shared.clone()), GFP_KERNEL)?;
+        let ctrl = KBox::pin_init(rpmsg::Registration::new(module, shared), GFP_KERNEL)?;
         Ok(CharModule {
             _ctrl: ctrl,
             _chrdev: chrdev,

@@ -33,6 +33,7 @@ use kernel::{
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod driver;
     pub mod num;
     pub mod rpmsg;
     pub mod uapi;
@@ -772,14 +773,14 @@ impl virtio::Driver for Vrp {
 }
 
 struct BusModule {
-    _registration: virtio::Registration<Vrp>,
+    _registration: Pin<KBox<virtio::Registration<Vrp>>>,
 }
 
 impl kernel::Module for BusModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let root = debugfs::Dir::new(c_str!("virtio_rpmsg_rs"));
         Ok(BusModule {
-            _registration: virtio::Registration::new(module, root)?,
+            _registration: KBox::pin_init(virtio::Registration::new(module, root), GFP_KERNEL)?,
         })
     }
 }

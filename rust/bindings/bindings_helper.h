@@ -8,10 +8,13 @@
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
 #include <linux/platform_device.h>
+#include <linux/poll.h>
 #include <linux/remoteproc.h>
 #include <linux/rpmsg.h>
+#include <linux/scatterlist.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
 /* The contract an rpmsg transport implements; not an installed header. */
@@ -26,6 +29,6 @@ const __poll_t RPMSG_RS_EPOLLPRI = EPOLLPRI;
 const __poll_t RPMSG_RS_EPOLLOUT = EPOLLOUT;
 const __poll_t RPMSG_RS_EPOLLERR = EPOLLERR;
 const __poll_t RPMSG_RS_EPOLLRDNORM = EPOLLRDNORM;
+const __poll_t RPMSG_RS_POLLFREE = POLLFREE;
 
 #include "../helpers.h"
-#include "../rpmsg_driver_helpers.h"
