@@ -769,3 +769,100 @@ unsafe extern "C" fn show_attr_cb<T: Ops>(
         Err(_) => EIO.to_errno() as isize,
     }
 }
+
+// Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+#[cfg(rpmsg_rs_kunit)]
+#[kunit_tests(rpmsg_rs_chrdev)]
+mod tests {
+    use super::super::platform_device::PlatformDevice;
+    use super::*;
+    use kernel::sync::atomic::{Atomic, Relaxed};
+
+    #[test]
+    fn region_checks_its_size_and_minors() -> Result {
+        assert!(matches!(Region::new(c"rpmsg_rs_kunit", 0), Err(e) if e == EINVAL));
+        assert!(matches!(Region::new(c"rpmsg_rs_kunit", MAX_MINORS + 1), Err(e) if e == EINVAL));
+        let region = Region::new(c"rpmsg_rs_kunit", 4)?;
+        assert!(region.major() != 0);
+        assert_eq!(region.count(), 4);
+        assert_eq!(region.devt(3)?, mkdev(region.major(), 3));
+        assert!(matches!(region.devt(4), Err(e) if e == EINVAL));
+        // Another region gets another major.
+        let other = Region::new(c"rpmsg_rs_kunit", 1)?;
+        assert!(other.major() != region.major());
+        Ok(())
+    }
+
+    #[test]
+    fn ids_hand_out_the_lowest_free_number() -> Result {
+        let ids = Arc::new(Ids::new(2)?, GFP_KERNEL)?;
+        assert_eq!(ids.alloc()?, 0);
+        assert_eq!(ids.alloc()?, 1);
+        ids.free(0);
+        assert_eq!(ids.alloc()?, 0);
+        assert_eq!(ids.alloc()?, 2);
+        assert!(matches!(ids.alloc(), Err(e) if e == ENOSPC));
+        ids.free(1);
+        {
+            let id = Ids::take(&ids)?;
+            assert_eq!(id.get(), 1);
+            assert!(matches!(ids.alloc(), Err(e) if e == ENOSPC));
+        }
+        // Dropping the `Id` gave its number back.
+        assert_eq!(ids.alloc()?, 1);
+        Ok(())
+    }
+
+    /// Objects dropped so far.
+    static DROPPED: Atomic<u32> = Atomic::new(0);
+
+    /// A device's object; counts its drops.
+    struct Probe;
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[vtable]
+    impl Ops for Probe {
+        const ATTRS: &'static [&'static CStr] = &[c"answer"];
+    }
+
+    #[test]
+    fn device_is_registered_and_released() -> Result {
+        let pdev = PlatformDevice::new(c"rpmsg_rs_kunit_chrdev", -1, 32)?;
+        let region = Region::new(c"rpmsg_rs_kunit", 2)?;
+        let data = Arc::new(Probe, GFP_KERNEL)?;
+        let chrdev = CharDevice::register(
+            data.clone(),
+            &region,
+            1,
+            pdev.as_dev(),
+            fmt!("rpmsg_rs_kunit{}", 1),
+        )?;
+        assert!(chrdev.device().name() == c"rpmsg_rs_kunit1");
+        assert!(Arc::ptr_eq(chrdev.data(), &data));
+        // SAFETY: The device is registered while `chrdev` lives.
+        let devt = unsafe { (*chrdev.raw_dev()).devt };
+        assert_eq!(devt, mkdev(region.major(), 1));
+        // Minor 2 is outside the region.
+        let beyond = CharDevice::register(
+            data.clone(),
+            &region,
+            2,
+            pdev.as_dev(),
+            fmt!("rpmsg_rs_kunit{}", 2),
+        );
+        assert!(matches!(beyond, Err(e) if e == EINVAL));
+        let before = DROPPED.load(Relaxed);
+
+        // Unregistered, with no file open, the device releases its object.
+        drop(chrdev);
+        assert_eq!(DROPPED.load(Relaxed), before);
+        drop(data);
+        assert_eq!(DROPPED.load(Relaxed), before + 1);
+        Ok(())
+    }
+}

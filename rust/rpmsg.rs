@@ -497,6 +497,34 @@ impl<T: Transport> Channel<T> {
         unsafe { &*ptr.cast::<Self>() }
     }
 
+    /// A channel that is not registered: what a test needs to create and
+    /// adopt endpoints through the rpmsg core's operations.
+    #[cfg(rpmsg_rs_kunit)]
+    pub(crate) fn unregistered(transport: &Arc<T>, info: &ChannelInfo) -> Result<KBox<Self>> {
+        let ch = KBox::new(
+            Self {
+                raw: Opaque::zeroed(),
+                transport: transport.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `ch` is ours alone; these fields are plain data.
+        unsafe {
+            let raw = ch.raw.get();
+            (*raw).id.name = info.to_raw().name;
+            (*raw).src = info.src;
+            (*raw).dst = info.dst;
+            (*raw).ops = const { &Self::OPS };
+        }
+        Ok(ch)
+    }
+
+    /// The C channel device.
+    #[cfg(rpmsg_rs_kunit)]
+    pub(crate) fn as_raw(&self) -> *mut bindings::rpmsg_device {
+        self.raw.get()
+    }
+
     /// Creates and registers a channel under the transport's parent device.
     /// Fails with `EEXIST` if an identical channel exists.
     pub fn register(

@@ -740,3 +740,315 @@ unsafe extern "C" fn remove_cb<T: Driver>(rpdev: *mut bindings::rpmsg_device) {
         T::remove(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) }, dev);
     }
 }
+
+// Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+#[cfg(rpmsg_rs_kunit)]
+#[kunit_tests(rpmsg_rs_driver)]
+mod tests {
+    use super::super::rpmsg::{self as transport, Channel, NewEndpoint, Transport, ADDR_ANY};
+    use super::*;
+    use kernel::{
+        new_poll_condvar,
+        sync::{
+            aref::ARef,
+            atomic::Relaxed,
+            new_mutex,
+            poll::{PollCondVar, PollTable},
+            Mutex,
+        },
+    };
+
+    const CHANNEL: &CStr = c"rpmsg-rs-kunit";
+    /// The address the bus gives the first endpoint bound at `ADDR_ANY`.
+    const FIRST_ADDR: u32 = 1024;
+    /// Where the driver creates an endpoint of its own.
+    const EXTRA_ADDR: u32 = 2000;
+    const REMOTE: u32 = 0x400;
+    const MTU: usize = 496;
+
+    /// A transport that keeps an address table and records what is sent.
+    #[pin_data]
+    struct Bus {
+        #[pin]
+        bound: Mutex<KVec<(u32, ARef<transport::Endpoint<Bus>>)>>,
+        /// The last message sent: source, destination, length.
+        #[pin]
+        sent: Mutex<(u32, u32, usize)>,
+        #[pin]
+        sendq: PollCondVar,
+    }
+
+    impl Transport for Bus {
+        fn parent(&self) -> Option<ARef<kernel::device::Device>> {
+            None
+        }
+        fn ns_enabled(&self) -> bool {
+            false
+        }
+        fn bind(this: &Arc<Self>, src: u32, ept: NewEndpoint<Self>) -> Result<u32> {
+            let mut bound = this.bound.lock();
+            let addr = if src == ADDR_ANY {
+                FIRST_ADDR + bound.len() as u32
+            } else {
+                src
+            };
+            if bound.iter().any(|(a, _)| *a == addr) {
+                return Err(EBUSY);
+            }
+            bound.push((addr, ept.at(addr)), GFP_KERNEL)?;
+            Ok(addr)
+        }
+        fn unbind(this: &Arc<Self>, addr: u32) {
+            this.bound.lock().retain(|(a, _)| *a != addr);
+        }
+        fn send(this: &Arc<Self>, src: u32, dst: u32, data: &[u8], _: bool) -> Result {
+            *this.sent.lock() = (src, dst, data.len());
+            Ok(())
+        }
+        fn poll(this: &Arc<Self>, file: &File, table: &PollTable<'_>) -> u32 {
+            table.register_wait(file, &this.sendq);
+            bindings::RPMSG_RS_EPOLLOUT
+        }
+        fn mtu(&self) -> usize {
+            MTU
+        }
+    }
+
+    impl Bus {
+        fn endpoint(&self, addr: u32) -> Option<ARef<transport::Endpoint<Bus>>> {
+            self.bound
+                .lock()
+                .iter()
+                .find(|(a, _)| *a == addr)
+                .map(|(_, e)| e.clone())
+        }
+    }
+
+    /// What a handler saw.
+    struct Rec {
+        received: Atomic<u32>,
+        len: Atomic<u32>,
+        src: Atomic<u32>,
+        first_byte: Atomic<u32>,
+        name_matches: Atomic<bool>,
+        send_ready: Atomic<u32>,
+    }
+
+    impl Rec {
+        fn new() -> Self {
+            Self {
+                received: Atomic::new(0),
+                len: Atomic::new(0),
+                src: Atomic::new(0),
+                first_byte: Atomic::new(0),
+                name_matches: Atomic::new(false),
+                send_ready: Atomic::new(0),
+            }
+        }
+    }
+
+    impl Handler for Rec {
+        fn receive(&self, rpdev: &Device, data: &[u8], src: u32) -> Result {
+            self.received.fetch_add(1, Relaxed);
+            self.len.store(data.len() as u32, Relaxed);
+            self.src.store(src, Relaxed);
+            self.first_byte
+                .store(u32::from(data.first().copied().unwrap_or(0)), Relaxed);
+            self.name_matches
+                .store(rpdev.info().name() == CHANNEL.to_bytes(), Relaxed);
+            Ok(())
+        }
+        fn send_ready(&self) {
+            self.send_ready.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A file to poll with, made without a path (`anon_inode_getfile()`).
+    struct AnonFile(*mut bindings::file);
+
+    impl AnonFile {
+        fn new() -> Result<Self> {
+            // SAFETY: All-zero `file_operations` are valid: no operations.
+            const FOPS: bindings::file_operations = unsafe { core::mem::zeroed() };
+            // SAFETY: The name is NUL-terminated; `FOPS` is static.
+            let file = unsafe {
+                bindings::anon_inode_getfile(
+                    c"rpmsg_rs_kunit".as_char_ptr(),
+                    const { &FOPS },
+                    core::ptr::null_mut(),
+                    kernel::fs::file::flags::O_RDONLY as i32,
+                )
+            };
+            Ok(Self(kernel::error::from_err_ptr(file)?))
+        }
+
+        fn file(&self) -> &File {
+            // SAFETY: `self.0` is a file we hold a reference to until `drop`.
+            unsafe { File::from_raw_file(self.0) }
+        }
+    }
+
+    impl Drop for AnonFile {
+        fn drop(&mut self) {
+            // SAFETY: Gives up the reference `anon_inode_getfile()` gave us.
+            unsafe { bindings::fput(self.0) };
+        }
+    }
+
+    #[test]
+    fn endpoints_receive_send_poll_and_detach() -> Result {
+        let bus = Arc::pin_init(
+            pin_init!(Bus {
+                bound <- new_mutex!(KVec::new()),
+                sent <- new_mutex!((0, 0, 0)),
+                sendq <- new_poll_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let info = ChannelInfo::new(CHANNEL.to_bytes(), ADDR_ANY, REMOTE)?;
+        let ch = Channel::unregistered(&bus, &info)?;
+        let raw = ch.as_raw();
+        // As the rpmsg core does before probing a driver with a callback:
+        // the default endpoint, with the driver's callback and no `priv`.
+        // SAFETY: `raw` is a live channel of ours.
+        let default_raw = unsafe {
+            let ept = bindings::rpmsg_create_ept(
+                raw,
+                Some(rx_cb::<Rec>),
+                core::ptr::null_mut(),
+                info.to_c(),
+            );
+            (*raw).ept = ept;
+            ept
+        };
+        assert!(!default_raw.is_null());
+        // SAFETY: `raw` lives until the end of the test.
+        let rpdev = unsafe { Device::from_raw(raw) };
+
+        // Nobody adopted the endpoint yet: its messages are dropped.
+        let mut msg = [7u8, 8, 9];
+        bus.endpoint(FIRST_ADDR)
+            .ok_or(ENOENT)?
+            .deliver(&mut msg, REMOTE)?;
+
+        let default_rec = Arc::new(Rec::new(), GFP_KERNEL)?;
+        let extra_rec = Arc::new(Rec::new(), GFP_KERNEL)?;
+        let default = Endpoint::adopt_default(rpdev, default_rec.clone())?;
+        assert_eq!(default.addr(), FIRST_ADDR);
+        // Taken: a second adoption fails.
+        assert!(
+            matches!(Endpoint::adopt_default(rpdev, default_rec.clone()), Err(e) if e == EBUSY)
+        );
+        let extra_info = ChannelInfo::new(b"extra", EXTRA_ADDR, ADDR_ANY)?;
+        let extra = Endpoint::create(rpdev, extra_rec.clone(), &extra_info)?;
+        assert_eq!(extra.addr(), EXTRA_ADDR);
+
+        // What the remote sends reaches the handler of each endpoint.
+        bus.endpoint(FIRST_ADDR)
+            .ok_or(ENOENT)?
+            .deliver(&mut msg, REMOTE)?;
+        assert_eq!(default_rec.received.load(Relaxed), 1);
+        assert_eq!(
+            (default_rec.len.load(Relaxed), default_rec.src.load(Relaxed)),
+            (3, REMOTE)
+        );
+        assert_eq!(default_rec.first_byte.load(Relaxed), 7);
+        assert!(default_rec.name_matches.load(Relaxed));
+        let mut msg = [1u8; 5];
+        bus.endpoint(EXTRA_ADDR)
+            .ok_or(ENOENT)?
+            .deliver(&mut msg, 77)?;
+        assert_eq!(extra_rec.received.load(Relaxed), 1);
+        assert_eq!(extra_rec.src.load(Relaxed), 77);
+        assert_eq!(default_rec.received.load(Relaxed), 1);
+
+        // Sending goes to the transport from the endpoint's address.
+        rpdev.send(b"hey")?;
+        assert_eq!(*bus.sent.lock(), (FIRST_ADDR, REMOTE, 3));
+        default.send_to(b"hello", REMOTE, false)?;
+        assert_eq!(*bus.sent.lock(), (FIRST_ADDR, REMOTE, 5));
+        extra.send_to(b"hi", 99, true)?;
+        assert_eq!(*bus.sent.lock(), (EXTRA_ADDR, 99, 2));
+
+        // Polling puts the endpoint's proxy on the transport's queue once,
+        // however often it polls; a wake-up there reaches `send_ready`.
+        let file = AnonFile::new()?;
+        for _ in 0..3 {
+            assert_eq!(default.poll(file.file()), bindings::RPMSG_RS_EPOLLOUT);
+        }
+        bus.sendq.notify_all();
+        assert_eq!(default_rec.send_ready.load(Relaxed), 1);
+        assert_eq!(extra_rec.send_ready.load(Relaxed), 0);
+
+        // Dropped, an endpoint of the driver's own leaves the bus; an adopted
+        // one detaches (the core destroys it), and leaves the queue.
+        drop(extra);
+        assert!(bus.endpoint(EXTRA_ADDR).is_none());
+        drop(default);
+        bus.sendq.notify_all();
+        assert_eq!(default_rec.send_ready.load(Relaxed), 1);
+        let mut msg = [2u8; 2];
+        bus.endpoint(FIRST_ADDR)
+            .ok_or(ENOENT)?
+            .deliver(&mut msg, REMOTE)?;
+        assert_eq!(default_rec.received.load(Relaxed), 1);
+        // SAFETY: As the rpmsg core does after the driver's removal.
+        unsafe { bindings::rpmsg_destroy_ept(default_raw) };
+        assert!(bus.endpoint(FIRST_ADDR).is_none());
+        drop(file);
+        drop(ch);
+        Ok(())
+    }
+
+    struct Unbound;
+
+    impl Driver for Unbound {
+        const NAME: &'static CStr = c"rpmsg_rs_kunit";
+        const IDS: &'static [&'static CStr] = &[c"rpmsg-rs-other", CHANNEL];
+        type DefaultHandler = NoHandler;
+        const DEFAULT_ENDPOINT: bool = false;
+        type Context = u32;
+
+        fn probe(_: &Device, _: &u32) -> Result<Pin<KBox<Self>>> {
+            Err(ENODEV)
+        }
+        fn remove(_: Pin<KBox<Self>>, _: &Device) {}
+    }
+
+    #[test]
+    fn registration_fills_the_driver_and_unregisters() -> Result {
+        let module = kernel::module::this_module::<crate::LocalModule>();
+        let reg = KBox::pin_init(Registration::<Unbound>::new(module, 7), GFP_KERNEL)?;
+        let raw = reg.as_raw();
+        // SAFETY: `raw` is registered and lives as long as `reg`; the rpmsg
+        // core does not change these fields.
+        let drv = unsafe { &*raw };
+        assert!(drv.probe.is_some() && drv.remove.is_some());
+        assert!(drv.callback.is_none());
+        // SAFETY: The id table has `IDS.len() + 1` entries.
+        let ids = unsafe { core::slice::from_raw_parts(drv.id_table, 3) };
+        assert!(ids[1].name[..CHANNEL.to_bytes().len()] == *CHANNEL.to_bytes());
+        assert_eq!(ids[2].name[0], 0);
+        // Probes find the registration's context from their driver.
+        // SAFETY: `drv.drv` belongs to `reg`, which outlives `ctx`.
+        let ctx = unsafe { Registration::<Unbound>::context_of(&raw const drv.drv) };
+        assert!(core::ptr::eq(ctx, reg.context()));
+        assert_eq!(*ctx, 7);
+        // A second driver of the same name is refused until the first goes.
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 8), GFP_KERNEL);
+        assert!(matches!(again, Err(e) if e == EBUSY));
+        drop(reg);
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 9), GFP_KERNEL)?;
+        assert_eq!(*again.context(), 9);
+        Ok(())
+    }
+
+    #[test]
+    fn id_table_lists_names_then_a_terminator() {
+        let table = id_table(&[c"a", c"rpmsg-raw"]);
+        let name = |i: usize| table[i].name.iter().take_while(|&&c| c != 0).copied();
+        assert!(name(0).eq(*b"a"));
+        assert!(name(1).eq(*b"rpmsg-raw"));
+        assert!(table[2..].iter().all(|id| id.name[0] == 0));
+    }
+}

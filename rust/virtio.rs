@@ -918,3 +918,160 @@ unsafe extern "C" fn vq_cb<T: Driver, const I: usize>(vq: *mut bindings::virtque
         T::vq_callback(data, I);
     }
 }
+
+// Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+#[cfg(rpmsg_rs_kunit)]
+#[kunit_tests(rpmsg_rs_virtio)]
+mod tests {
+    use super::*;
+    use kernel::{alloc::VVec, str::CStrExt};
+
+    #[test]
+    fn volatile_copies_at_every_alignment() {
+        const LEN: usize = 4 * WORD;
+        let mut private = [0u8; LEN + WORD];
+        for (i, b) in private.iter_mut().enumerate() {
+            *b = (i as u8) ^ 0x5a;
+        }
+        for soff in 0..WORD {
+            for poff in 0..WORD {
+                for len in 0..=LEN - WORD {
+                    let mut shared = [0xeeu8; LEN + WORD];
+                    // SAFETY: Both ranges lie inside their arrays (`soff,
+                    // poff < WORD`, `len <= LEN - WORD`), which do not
+                    // overlap; no one else accesses them.
+                    unsafe {
+                        copy_volatile(
+                            private.as_ptr().add(poff),
+                            shared.as_mut_ptr().add(soff),
+                            len,
+                            true,
+                        )
+                    };
+                    assert!(shared[soff..soff + len] == private[poff..poff + len]);
+                    assert!(shared[..soff].iter().all(|&b| b == 0xee));
+                    assert!(shared[soff + len..].iter().all(|&b| b == 0xee));
+
+                    let mut back = [0u8; LEN + WORD];
+                    // SAFETY: As above.
+                    unsafe {
+                        copy_volatile(
+                            shared.as_ptr().add(soff),
+                            back.as_mut_ptr().add(poff),
+                            len,
+                            false,
+                        )
+                    };
+                    assert!(back[poff..poff + len] == private[poff..poff + len]);
+                    assert!(back[..poff].iter().all(|&b| b == 0));
+                    assert!(back[poff + len..].iter().all(|&b| b == 0));
+                }
+            }
+        }
+    }
+
+    /// The page an initialised one-entry scatterlist points to.
+    fn sg_page(sg: &bindings::scatterlist) -> usize {
+        // `page_link` carries the page, its two low bits the chain and end
+        // marks (`include/linux/scatterlist.h`).
+        sg.page_link & !3
+    }
+
+    #[test]
+    fn scatterlist_of_linear_memory() -> Result {
+        let buf = KBox::new([0u8; 256], GFP_KERNEL)?;
+        let ptr = buf.as_ptr().cast_mut().wrapping_add(16);
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: `sg` is valid for writes; `ptr..ptr + 100` lies in `buf`,
+        // in the linear map (kmalloc).
+        unsafe { sg_init_buf(sg.as_mut_ptr(), ptr, 100) }?;
+        // SAFETY: Initialised by `sg_init_buf`.
+        let sg = unsafe { sg.assume_init() };
+        assert_eq!(sg.length, 100);
+        assert_eq!(sg.offset as usize, ptr as usize % PAGE_SIZE);
+        // One entry: marked as the end of its list.
+        assert_eq!(sg.page_link & 2, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn scatterlist_of_vmalloc_memory() -> Result {
+        let mut buf = VVec::from_elem(0u8, 3 * PAGE_SIZE, GFP_KERNEL)?;
+        let base = buf.as_mut_ptr();
+        // SAFETY: `base` is vmalloc memory.
+        let (first, pfn0, pfn1) = unsafe {
+            (
+                bindings::vmalloc_to_page(base.cast()),
+                bindings::vmalloc_to_pfn(base.cast()),
+                bindings::vmalloc_to_pfn(base.add(PAGE_SIZE).cast()),
+            )
+        };
+
+        // Inside one page: that page, at the buffer's offset.
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: `sg` is valid for writes; the range lies in `buf`.
+        unsafe { sg_init_buf(sg.as_mut_ptr(), base.wrapping_add(100), 200) }?;
+        // SAFETY: Initialised by `sg_init_buf`.
+        let sg = unsafe { sg.assume_init() };
+        assert_eq!(sg_page(&sg), first as usize);
+        assert_eq!(sg.offset, 100);
+        assert_eq!(sg.length, 200);
+
+        // Across a page boundary: one descriptor only if the two pages are
+        // physically contiguous, which vmalloc does not promise.
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: As above.
+        let across = unsafe { sg_init_buf(sg.as_mut_ptr(), base.wrapping_add(PAGE_SIZE - 8), 16) };
+        assert_eq!(across.is_ok(), pfn1 == pfn0 + 1);
+        Ok(())
+    }
+
+    struct Unbound;
+
+    impl Driver for Unbound {
+        const NAME: &'static CStr = c"rpmsg_rs_kunit_virtio";
+        // No device has this id: the driver is registered, never probed.
+        const DEVICE_ID: u32 = 0xfff0;
+        const FEATURES: &'static [u32] = &[0, 7];
+        const VQ_NAMES: &'static [&'static CStr] = &[c"a", c"b"];
+        type Context = u32;
+
+        fn probe(_: &Device, _: KVec<Virtqueue>, _: &u32) -> Result<Arc<Self>> {
+            Err(ENODEV)
+        }
+        fn ready(_: ArcBorrow<'_, Self>, _: &Device) {}
+        fn vq_callback(_: ArcBorrow<'_, Self>, _: usize) {}
+        fn remove(_: ArcBorrow<'_, Self>, _: &Device) {}
+    }
+
+    #[test]
+    fn registration_fills_the_driver_and_unregisters() -> Result {
+        let module = kernel::module::this_module::<crate::LocalModule>();
+        let reg = KBox::pin_init(Registration::<Unbound>::new(module, 7), GFP_KERNEL)?;
+        let raw = reg.as_raw();
+        // SAFETY: `raw` is registered and lives as long as `reg`; the virtio
+        // core does not change these fields.
+        let (ids, drv) = unsafe { (core::slice::from_raw_parts((*raw).id_table, 2), &*raw) };
+        assert_eq!(ids[0].device, 0xfff0);
+        assert_eq!(ids[0].vendor, bindings::VIRTIO_DEV_ANY_ID);
+        assert_eq!((ids[1].device, ids[1].vendor), (0, 0));
+        assert_eq!(drv.feature_table_size, 2);
+        assert!(drv.probe.is_some() && drv.remove.is_some() && drv.validate.is_some());
+        // SAFETY: `drv.driver.name` is our NUL-terminated `'static` name.
+        assert!(unsafe { CStr::from_char_ptr(drv.driver.name) } == Unbound::NAME);
+        // Probes find the registration's context from their driver.
+        // SAFETY: `drv.driver` belongs to `reg`, which outlives `ctx`.
+        let ctx = unsafe { Registration::<Unbound>::context_of(&raw const drv.driver) };
+        assert!(core::ptr::eq(ctx, reg.context()));
+        assert_eq!(*ctx, 7);
+
+        // The driver core refuses a second driver of the same name...
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 8), GFP_KERNEL);
+        assert!(matches!(again, Err(e) if e == EBUSY));
+        // ...and takes it once the first is unregistered.
+        drop(reg);
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 9), GFP_KERNEL)?;
+        assert_eq!(*again.context(), 9);
+        Ok(())
+    }
+}

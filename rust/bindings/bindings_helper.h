@@ -5,6 +5,7 @@
  * only the items allow-listed there are generated, everything they refer
  * to comes from `kernel::bindings`.
  */
+#include <linux/anon_inodes.h>
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
 #include <linux/platform_device.h>

@@ -13,7 +13,12 @@ use kernel::prelude::*;
 #[path = ".."]
 mod rpmsg_rs {
     pub mod bindings;
+    pub mod chrdev;
+    pub mod driver;
+    pub mod platform_device;
     pub mod rpmsg;
+    pub mod rpmsg_driver;
+    pub mod virtio;
 }
 
 // The wire format, shared with the bus (`rust/proto`).
