@@ -14,6 +14,7 @@ void rpmsg_rs_chrdev_ida_init(struct ida *ida)
 	ida_init(ida);
 }
 
+/* i_cdev is in an anonymous union, whose bindgen name varies with the configuration. */
 struct cdev *rpmsg_rs_chrdev_inode_cdev(struct inode *inode)
 {
 	return inode->i_cdev;

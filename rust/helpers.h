@@ -12,16 +12,11 @@
 
 struct device;
 struct file;
-struct kref;
 struct platform_device;
 struct rproc;
-struct rpmsg_endpoint;
 struct virtio_device;
-struct virtio_device_id;
-struct virtio_driver;
 struct virtqueue;
 struct workqueue_struct;
-struct module;
 
 struct platform_device *rpmsg_rs_platform_device_register_simple(const char *name, int id);
 int rpmsg_rs_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
@@ -38,37 +33,30 @@ void rpmsg_rs_rproc_set_attach_mode(struct rproc *rproc);
 void rpmsg_rs_rproc_get(struct rproc *rproc);
 void rpmsg_rs_rproc_put(struct rproc *rproc);
 
-/* virtio */
-int rpmsg_rs_register_virtio_driver(struct virtio_driver *drv, const char *name, struct module *owner,
-				    const struct virtio_device_id *ids, const unsigned int *features,
-				    unsigned int nfeatures, int (*validate)(struct virtio_device *vdev),
-				    int (*probe)(struct virtio_device *vdev),
-				    void (*remove)(struct virtio_device *vdev));
-void *rpmsg_rs_virtio_get_priv(struct virtio_device *vdev);
-struct virtio_driver *rpmsg_rs_virtio_driver_of(struct virtio_device *vdev);
-void rpmsg_rs_virtio_set_priv(struct virtio_device *vdev, void *priv);
-struct device *rpmsg_rs_virtio_dev(struct virtio_device *vdev);
+/* virtio (rust/virtio.rs) */
+struct page;
+struct scatterlist;
+struct virtqueue_info;
 bool rpmsg_rs_virtio_has_feature(struct virtio_device *vdev, unsigned int fbit);
-bool rpmsg_rs_virtio_offers_feature(struct virtio_device *vdev, unsigned int fbit);
-void rpmsg_rs_virtio_clear_feature(struct virtio_device *vdev, unsigned int fbit);
-void rpmsg_rs_virtio_config_get(struct virtio_device *vdev, unsigned int offset, void *buf, unsigned int len);
+void rpmsg_rs_virtio_get_features(struct virtio_device *vdev, u64 *features);
+void rpmsg_rs_virtio_clear_bit(struct virtio_device *vdev, unsigned int fbit);
+void rpmsg_rs_virtio_cread_bytes(struct virtio_device *vdev, unsigned int offset, void *buf, size_t len);
 void rpmsg_rs_virtio_device_ready(struct virtio_device *vdev);
 void rpmsg_rs_virtio_del_vqs(struct virtio_device *vdev);
 int rpmsg_rs_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue **vqs,
-			     void (**callbacks)(struct virtqueue *vq), const char *const *names);
-struct virtio_device *rpmsg_rs_vq_vdev(struct virtqueue *vq);
-int rpmsg_rs_vq_add_buf(struct virtqueue *vq, void *cpu_addr, unsigned int len, bool out, void *token,
-			bool atomic);
-void *rpmsg_rs_dma_alloc_coherent(struct device *dev, size_t size, u64 *dma);
-void rpmsg_rs_dma_free_coherent(struct device *dev, size_t size, void *cpu_addr, u64 dma);
+			     struct virtqueue_info *info);
+void rpmsg_rs_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset);
+bool rpmsg_rs_virt_addr_valid(const void *addr);
 
-/* rpmsg transport */
-void rpmsg_rs_unregister_children(struct device *parent);
-void rpmsg_rs_ept_init(struct rpmsg_endpoint *ept);
-int rpmsg_rs_ept_deliver(struct rpmsg_endpoint *ept, void *data, int len, u32 src);
-void rpmsg_rs_ept_clear_cb(struct rpmsg_endpoint *ept);
-void rpmsg_rs_kref_get(struct kref *kref);
-int rpmsg_rs_kref_put(struct kref *kref, void (*release)(struct kref *kref));
+/* rpmsg client drivers (rust/rpmsg_driver.rs) */
+struct poll_table_struct;
+struct wait_queue_entry;
+struct wait_queue_head;
+void rpmsg_rs_init_poll_funcptr(struct poll_table_struct *pt,
+				void (*qproc)(struct file *, struct wait_queue_head *,
+					      struct poll_table_struct *));
+void rpmsg_rs_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
+					int (*func)(struct wait_queue_entry *, unsigned int, int, void *));
 
 /*
  * Exported by remoteproc but declared only in its internal header, which

@@ -7,7 +7,7 @@
 //! structures; their operations land in a [`Transport`].
 
 use super::bindings;
-use super::channel_info::ChannelInfo;
+use super::rpmsg_core::{with_cb_lock, ChannelInfo};
 use crate::proto::msg::{Name, NsMsg, NS_ADDR, NS_MSG_LEN};
 use core::ptr::NonNull;
 use kernel::{
@@ -29,6 +29,21 @@ pub const ADDR_ANY: u32 = bindings::RPMSG_ADDR_ANY;
 const _: () = assert!(cfg!(target_endian = "little"));
 
 /// What an rpmsg transport implements.
+///
+/// # Examples
+///
+/// A transport that keeps its endpoints in a table under a lock (see the
+/// KUnit suites of this file and of `rpmsg_driver.rs` for complete ones):
+///
+/// ```ignore
+/// fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32> {
+///     let mut table = this.endpoints.lock();
+///     let addr = if src == ADDR_ANY { table.free_addr()? } else { src };
+///     // The address is set before the endpoint is reachable.
+///     table.insert(addr, ept.at(addr))?;
+///     Ok(addr)
+/// }
+/// ```
 pub trait Transport: Send + Sync + Sized + 'static {
     /// The device channels are created under; `None` once the transport's
     /// device is gone (the transport object may outlive it, held by
@@ -53,6 +68,17 @@ pub trait Transport: Send + Sync + Sized + 'static {
 
 /// An rpmsg endpoint of transport `T`.
 ///
+/// # Examples
+///
+/// A transport delivering a received message to the endpoint bound at its
+/// destination:
+///
+/// ```ignore
+/// if let Some(ept) = this.endpoints.lock().get(&dst).cloned() {
+///     ept.deliver(&mut payload, src)?;
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `raw` is initialised (kref, cb_lock, ops) and lives at a fixed address
@@ -71,23 +97,30 @@ unsafe impl<T: Transport> Sync for TransportEndpoint<T> {}
 // SAFETY: The kref embedded in the C endpoint governs its lifetime.
 unsafe impl<T: Transport> AlwaysRefCounted for TransportEndpoint<T> {
     fn inc_ref(&self) {
-        // SAFETY: `self` is live, so its kref is non-zero.
-        unsafe { bindings::rpmsg_rs_kref_get(&raw mut (*self.raw.get()).refcount) }
+        // SAFETY: `self` is live, so its kref is initialised and non-zero
+        // (`kref_get()`).
+        unsafe { bindings::refcount_inc(&raw mut (*self.raw.get()).refcount.refcount) }
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller gives up a reference it owns.
-        unsafe {
-            bindings::rpmsg_rs_kref_put(
-                &raw mut (*(*obj.as_ptr()).raw.get()).refcount,
-                Some(release_ept::<T>),
-            )
-        };
+        // SAFETY: `obj` is live: the caller owns a reference to it, which it
+        // gives up here (`kref_put()`).
+        let kref = unsafe { &raw mut (*(*obj.as_ptr()).raw.get()).refcount };
+        // SAFETY: As above: the kref is initialised and non-zero.
+        if unsafe { bindings::refcount_dec_and_test(&raw mut (*kref).refcount) } {
+            // SAFETY: That was the last reference: no one else uses the
+            // endpoint, which is an `TransportEndpoint<T>` (type of `obj`).
+            unsafe { release_ept::<T>(kref) };
+        }
     }
 }
 
 /// An endpoint that only its creator knows of, being bound: its address
 /// can still be set without racing with a reader.
+///
+/// # Examples
+///
+/// See [`Transport`]: `ept.at(addr)` before the endpoint is published.
 ///
 /// # Invariants
 ///
@@ -129,10 +162,26 @@ impl<T: Transport> TransportEndpoint<T> {
     /// `data` is the transport's private copy (the callback may not keep it).
     pub fn deliver(&self, data: &mut [u8], src: u32) -> Result {
         let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `raw` is live; `data` is valid for the call.
-        kernel::error::to_result(unsafe {
-            bindings::rpmsg_rs_ept_deliver(self.raw.get(), data.as_mut_ptr().cast(), len, src)
-        })
+        let raw = self.raw.get();
+        // SAFETY: `raw` is live (type invariant). Its `cb`, `priv` and
+        // `rpdev` are read under `cb_lock`, which whoever changes `cb` or
+        // `priv` holds (`destroy_ept`, client drivers), so a callback
+        // cleared by `destroy_ept` is never called afterwards, and one runs
+        // at a time. The callback gets `data`, valid for `len` bytes for the
+        // call, as `rpmsg_rx_cb_t` requires.
+        let ret = unsafe {
+            with_cb_lock(raw, || match (*raw).cb {
+                Some(cb) => cb(
+                    (*raw).rpdev,
+                    data.as_mut_ptr().cast(),
+                    len,
+                    (*raw).priv_,
+                    src,
+                ),
+                None => 0,
+            })
+        };
+        kernel::error::to_result(ret)
     }
 
     fn channel_dst(&self) -> u32 {
@@ -164,12 +213,20 @@ impl<T: Transport> TransportEndpoint<T> {
             GFP_KERNEL,
         )?;
         let ept = KBox::into_raw(ept);
-        // SAFETY: `ept` is a fresh, never-moved allocation; initialising the
-        // C part gives it one reference (the caller's), freed by
-        // `release_ept`.
+        // SAFETY: `ept` is a fresh, never-moved allocation that no one else
+        // knows of, so writing its fields races with nothing. The kref
+        // starts at one reference (the caller's; `kref_init()`), dropped
+        // by `release_ept`, which frees the allocation; `cb_lock` is
+        // initialised in place (`mutex_init()`), with a name and a static
+        // lock class as its C twin.
         let raw = unsafe {
             let raw = (*ept).raw.get();
-            bindings::rpmsg_rs_ept_init(raw);
+            bindings::refcount_set(&raw mut (*raw).refcount.refcount, 1);
+            bindings::__mutex_init(
+                &raw mut (*raw).cb_lock,
+                c"&ept->cb_lock".as_char_ptr(),
+                kernel::sync::static_lock_class!().as_ptr(),
+            );
             (*raw).rpdev = rpdev;
             (*raw).cb = cb;
             (*raw).priv_ = priv_;
@@ -225,8 +282,9 @@ unsafe extern "C" fn destroy_ept<T: Transport>(raw: *mut bindings::rpmsg_endpoin
     // SAFETY: A live endpoint of ours.
     let ept = unsafe { TransportEndpoint::<T>::from_raw(raw) };
     T::unbind(&ept.transport, ept.addr());
-    // SAFETY: `raw` is live; waits for a running callback.
-    unsafe { bindings::rpmsg_rs_ept_clear_cb(raw) };
+    // SAFETY: `raw` is live. Taking `cb_lock` waits for a running callback
+    // (`deliver` holds it); callbacks are only read under it.
+    unsafe { with_cb_lock(raw, || (*raw).cb = None) };
     // SAFETY: The creator's reference, given up by destroying.
     unsafe { TransportEndpoint::<T>::dec_ref(NonNull::from(ept)) };
 }
@@ -325,6 +383,18 @@ unsafe extern "C" fn get_mtu_cb<T: Transport>(raw: *mut bindings::rpmsg_endpoint
 
 /// A channel device on the rpmsg bus, owned by the driver core once
 /// registered (its release callback frees it).
+///
+/// # Examples
+///
+/// A transport creating the channel a name-service announcement names, and
+/// removing it again:
+///
+/// ```ignore
+/// let info = ChannelInfo::new(b"rpmsg-raw", ADDR_ANY, 0x400)?;
+/// Channel::register(&this, &info, ChannelKind::Remote)?;
+/// // ...
+/// Channel::unregister(&this, &info)?;
+/// ```
 #[repr(C)]
 pub struct Channel<T: Transport> {
     raw: Opaque<bindings::rpmsg_device>,
@@ -350,6 +420,34 @@ impl<T: Transport> Channel<T> {
     unsafe fn from_raw<'a>(ptr: *mut bindings::rpmsg_device) -> &'a Self {
         // SAFETY: `raw` is the first field of a `repr(C)` struct.
         unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// A channel that is not registered: what a test needs to create and
+    /// adopt endpoints through the rpmsg core's operations.
+    #[cfg(rpmsg_rs_kunit)]
+    pub(crate) fn unregistered(transport: &Arc<T>, info: &ChannelInfo) -> Result<KBox<Self>> {
+        let ch = KBox::new(
+            Self {
+                raw: Opaque::zeroed(),
+                transport: transport.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `ch` is ours alone; these fields are plain data.
+        unsafe {
+            let raw = ch.raw.get();
+            (*raw).id.name = info.to_c().name;
+            (*raw).src = info.src;
+            (*raw).dst = info.dst;
+            (*raw).ops = const { &Self::OPS };
+        }
+        Ok(ch)
+    }
+
+    /// The C channel device.
+    #[cfg(rpmsg_rs_kunit)]
+    pub(crate) fn as_raw(&self) -> *mut bindings::rpmsg_device {
+        self.raw.get()
     }
 
     /// Creates and registers a channel under the transport's parent device.
@@ -427,8 +525,15 @@ impl<T: Transport> Channel<T> {
         let Some(parent) = transport.parent() else {
             return;
         };
-        // SAFETY: The parent is live.
-        unsafe { bindings::rpmsg_rs_unregister_children(raw_device(&parent)) };
+        // SAFETY: The parent is live (we hold a reference) and
+        // `unregister_child` matches `device_iter_t`.
+        unsafe {
+            bindings::device_for_each_child(
+                raw_device(&parent),
+                core::ptr::null_mut(),
+                Some(unregister_child),
+            )
+        };
     }
 
     fn announce(rpdev: *mut bindings::rpmsg_device, destroy: bool) -> Result {
@@ -464,6 +569,23 @@ impl<T: Transport> Channel<T> {
 fn raw_device(dev: &kernel::device::Device) -> *mut bindings::device {
     // `Device` is a transparent wrapper of `struct device` (kernel/device.rs).
     core::ptr::from_ref(dev).cast_mut().cast()
+}
+
+/// Unregisters `dev`; a `device_iter_t` for `device_for_each_child()`.
+///
+/// # Safety
+///
+/// `dev` must be a registered device, as the driver core passes it.
+unsafe extern "C" fn unregister_child(
+    dev: *mut bindings::device,
+    _data: *mut kernel::ffi::c_void,
+) -> kernel::ffi::c_int {
+    // SAFETY: `dev` is registered (the caller's guarantee), which is all
+    // `device_unregister()` requires; the klist iterator of
+    // `device_for_each_child()` holds its node, so the device may leave
+    // the parent's list during the iteration.
+    unsafe { bindings::device_unregister(dev) };
+    0
 }
 
 /// # Safety

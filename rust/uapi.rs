@@ -5,7 +5,7 @@
 //! from the kernel's headers through the bindings.
 
 use super::bindings;
-use super::channel_info::{ChannelInfo, NAME_SIZE};
+use super::rpmsg_core::{ChannelInfo, NAME_SIZE};
 use kernel::{
     ioctl::{_IO, _IOR, _IOW},
     prelude::*,

@@ -4,10 +4,11 @@
 //! virtqueues, features, and the coherent DMA memory a driver shares with its
 //! device.
 
-use super::bindings;
-use core::ptr::NonNull;
+use super::{bindings, driver};
+use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
-    error::from_result,
+    error::{from_result, to_result},
+    page::PAGE_SIZE,
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
@@ -18,6 +19,19 @@ use kernel::{
 };
 
 /// A virtio device, as the virtio core passes it to a driver.
+///
+/// # Examples
+///
+/// A probe reading a device's config space and sharing memory with it:
+///
+/// ```ignore
+/// fn setup(vdev: &virtio::Device) -> Result<virtio::SharedBuffer> {
+///     let mut cfg = [0u8; 8];
+///     vdev.read_config(0, &mut cfg)?;
+///     let size = if vdev.has_feature(MY_F_BIG) { 64 * 1024 } else { 4096 };
+///     vdev.alloc_shared(size)
+/// }
+/// ```
 ///
 /// # Invariants
 ///
@@ -39,8 +53,26 @@ impl Device {
     }
 
     pub(crate) fn raw_dev(&self) -> *mut bindings::device {
-        // SAFETY: `self` is live.
-        unsafe { bindings::rpmsg_rs_virtio_dev(self.as_raw()) }
+        // SAFETY: `self` is live (type invariant); this only computes the
+        // address of a field.
+        unsafe { &raw mut (*self.as_raw()).dev }
+    }
+
+    /// The driver's private pointer.
+    fn priv_(&self) -> *mut kernel::ffi::c_void {
+        // SAFETY: `self` is live; only the virtio core's callbacks of its
+        // one bound driver (probe, remove and the queues' callbacks, which
+        // probe and remove order with the queues' creation and deletion)
+        // access `priv`, so this read races with no write.
+        unsafe { (*self.as_raw()).priv_ }
+    }
+
+    /// Sets the driver's private pointer.
+    fn set_priv(&self, data: *mut kernel::ffi::c_void) {
+        // SAFETY: As in `priv_`: called from probe or remove, when no
+        // virtqueue callback runs (the queues do not exist yet, or the
+        // device is reset and its queues deleted).
+        unsafe { (*self.as_raw()).priv_ = data };
     }
 
     /// The generic device.
@@ -57,9 +89,14 @@ impl Device {
 
     /// Whether the device offers feature bit `fbit`, negotiated or not.
     pub fn offers_feature(&self, fbit: u32) -> bool {
-        // SAFETY: `self` is live; the helper checks `fbit` against the size
-        // of the feature array before testing it.
-        unsafe { bindings::rpmsg_rs_virtio_offers_feature(self.as_raw(), fbit) }
+        let mut features = [0u64; bindings::VIRTIO_FEATURES_U64S as usize];
+        // SAFETY: `self` is live, and `features` holds the
+        // `VIRTIO_FEATURES_U64S` words the transport writes.
+        unsafe { bindings::rpmsg_rs_virtio_get_features(self.as_raw(), features.as_mut_ptr()) };
+        let word = (fbit / 64) as usize;
+        features
+            .get(word)
+            .is_some_and(|w| w & (1u64 << (fbit % 64)) != 0)
     }
 
     /// Reads `buf.len()` bytes of the device's config space at `offset`:
@@ -74,21 +111,21 @@ impl Device {
     /// May sleep (the transport's `get` may): process context only, as
     /// `validate` and `probe` are.
     pub fn read_config(&self, offset: u32, buf: &mut [u8]) -> Result {
-        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-        if len == 0 {
+        if buf.is_empty() {
             return Ok(());
         }
         let get = |buf: &mut [u8], fill: u8| {
             buf.fill(fill);
-            // SAFETY: `self` is live and `buf` is valid for writes of `len`
-            // bytes (`len` is its length), which is all the helper and the
-            // transport's `get` access.
+            // SAFETY: `self` is live and `buf` is valid for writes of its
+            // length, which is all the transport's
+            // `get` writes; we are in process context (the function's
+            // contract), as the helper's `might_sleep()` requires.
             unsafe {
-                bindings::rpmsg_rs_virtio_config_get(
+                bindings::rpmsg_rs_virtio_cread_bytes(
                     self.as_raw(),
                     offset,
                     buf.as_mut_ptr().cast(),
-                    len,
+                    buf.len(),
                 )
             };
             buf.iter().all(|&b| b == fill)
@@ -108,9 +145,19 @@ impl Device {
         if parent.is_null() || size == 0 {
             return Err(EINVAL);
         }
-        let mut dma = 0u64;
+        let mut dma: bindings::dma_addr_t = 0;
         // SAFETY: `parent` is a live device; `dma` is a valid out-parameter.
-        let cpu = unsafe { bindings::rpmsg_rs_dma_alloc_coherent(parent, size, &mut dma) };
+        // Failure is the caller's to report (a pool may be tried for size):
+        // no warning.
+        let cpu = unsafe {
+            bindings::dma_alloc_attrs(
+                parent,
+                size,
+                &mut dma,
+                bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
+                0,
+            )
+        };
         let cpu = NonNull::new(cpu.cast::<u8>()).ok_or(ENOMEM)?;
         // SAFETY: `parent` is live; the reference keeps it so until `drop`.
         unsafe { bindings::get_device(parent) };
@@ -131,24 +178,42 @@ impl Device {
 /// writes would be a data race, and the compiler could read a byte twice
 /// and see two values); no Rust reference into it is handed out.
 ///
+/// # Examples
+///
+/// ```ignore
+/// let buf = vdev.alloc_shared(2 * 512)?;
+/// buf.write(512, b"hello")?;
+/// let mut hdr = [0u8; 16];
+/// // A snapshot: validate it before use, the device may change the buffer.
+/// buf.read(0, &mut hdr)?;
+/// assert!(buf.read(buf.len() - 1, &mut hdr).is_err());
+/// ```
+///
 /// # Invariants
 ///
 /// `cpu`/`dma` describe a live coherent allocation of `size` bytes from
 /// `dev`, on which we hold a reference.
 pub struct SharedBuffer {
     cpu: NonNull<u8>,
-    dma: u64,
+    dma: bindings::dma_addr_t,
     size: usize,
     dev: *mut bindings::device,
 }
 
 // SAFETY: The allocation is not tied to a thread.
 unsafe impl Send for SharedBuffer {}
-// SAFETY: Every access through `&self` is a volatile copy of a checked
-// range, which concurrent accesses (the device's or other threads') cannot
-// make undefined: at worst they give a torn snapshot, which callers
-// validate, or interleaved writes to a range that the caller owns by its
-// own protocol (virtqueue ownership of each buffer).
+// SAFETY: Sharing `&SharedBuffer` between threads must not allow a data
+// race. The fields are never written after construction. The memory they
+// describe is reached through `&self` only by `read` and `write`, each a
+// volatile copy of a bounds-checked range (`copy_volatile`), and by
+// `Virtqueue::add_buf`, which hands the range's address to the device
+// without touching it. Volatile accesses racing with the device's writes
+// or with other threads' copies are not undefined: each byte or word is
+// accessed exactly once, so a reader gets a possibly torn snapshot, which
+// callers validate before use (`read`'s contract), and concurrent writers
+// of one range interleave, which callers exclude by their own protocol
+// (virtqueue ownership of each buffer). No reference into the memory is
+// ever created.
 unsafe impl Sync for SharedBuffer {}
 
 /// Word size of the volatile copies.
@@ -199,11 +264,63 @@ unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize, to_shared: boo
     }
 }
 
-impl SharedBuffer {
-    pub fn len(&self) -> usize {
-        self.size
+/// Initialises `sg` as a one-entry scatterlist for `len` bytes at `cpu`.
+///
+/// Buffers may come from a per-device DMA pool over `memremap()`ed
+/// memory, whose addresses are not in the linear map (as upstream's
+/// `rpmsg_sg_init()`). Remotes expect one descriptor per buffer, so a
+/// buffer that crosses a page there must be physically contiguous, as a
+/// pool mapped from a carveout is: `EINVAL` otherwise.
+///
+/// # Safety
+///
+/// `sg` must be valid for writes; `cpu..cpu + len` must be mapped memory
+/// (linear map or vmalloc area).
+unsafe fn sg_init_buf(sg: *mut bindings::scatterlist, cpu: *mut u8, len: u32) -> Result {
+    let addr = cpu.cast::<kernel::ffi::c_void>();
+    // SAFETY: Only compares the address.
+    if unsafe { bindings::is_vmalloc_addr(addr) } {
+        // SAFETY: `cpu` is in the vmalloc area (checked), where the caller
+        // guarantees it is mapped.
+        let first = unsafe { bindings::vmalloc_to_page(addr) };
+        if first.is_null() {
+            return Err(EINVAL);
+        }
+        let offset = cpu as usize % PAGE_SIZE;
+        let npages = (offset + len as usize).div_ceil(PAGE_SIZE);
+        if npages > 1 {
+            // SAFETY: As for `vmalloc_to_page` above.
+            let pfn = unsafe { bindings::vmalloc_to_pfn(addr) };
+            for i in 1..npages {
+                // SAFETY: Page `i` of the buffer's mapping: the buffer
+                // (mapped, the caller's guarantee) reaches into it.
+                let next = unsafe { bindings::vmalloc_to_pfn(addr.wrapping_add(i * PAGE_SIZE)) };
+                if next != pfn + i as kernel::ffi::c_ulong {
+                    return Err(EINVAL);
+                }
+            }
+        }
+        // SAFETY: `sg` is valid for writes (the caller's guarantee), and
+        // `first` is the page at `cpu`, whose `len` bytes from `offset` are
+        // physically contiguous (checked above).
+        unsafe {
+            bindings::sg_init_table(sg, 1);
+            bindings::rpmsg_rs_sg_set_page(sg, first, len, offset as u32);
+        }
+    } else {
+        // SAFETY: Only computes whether the address is in the linear map.
+        let valid = unsafe { bindings::rpmsg_rs_virt_addr_valid(addr) };
+        if kernel::warn_on!(!valid) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `sg` is valid for writes; `cpu` is in the linear map
+        // (checked above), which `sg_init_one()` requires.
+        unsafe { bindings::sg_init_one(sg, addr, len) };
     }
+    Ok(())
+}
 
+impl SharedBuffer {
     fn range(&self, off: usize, len: usize) -> Result<*mut u8> {
         match off.checked_add(len) {
             // SAFETY: `off + len <= size`, inside the allocation.
@@ -234,15 +351,13 @@ impl SharedBuffer {
 
 impl Drop for SharedBuffer {
     fn drop(&mut self) {
-        // SAFETY: By the invariant, the allocation came from `dev`, which we
-        // still hold.
+        // SAFETY: By the invariant, `cpu`/`dma` are a live allocation of
+        // `size` bytes from `dev` (with no attributes), which we still hold
+        // a reference to and give up after freeing. `&mut self`: no copy
+        // is in progress, and the device no longer uses the buffer (the
+        // owner deleted the queues that handed it out, see `VqSet`).
         unsafe {
-            bindings::rpmsg_rs_dma_free_coherent(
-                self.dev,
-                self.size,
-                self.cpu.as_ptr().cast(),
-                self.dma,
-            );
+            bindings::dma_free_attrs(self.dev, self.size, self.cpu.as_ptr().cast(), self.dma, 0);
             bindings::put_device(self.dev);
         }
     }
@@ -274,10 +389,13 @@ impl Drop for VqSet {
         while self.notifying.load(Acquire) != 0 {
             fsleep(Delta::from_micros(20));
         }
-        // SAFETY: By the invariant the queues exist; we hold the device.
+        // SAFETY: By the invariant the queues exist and we hold a reference
+        // to the device, given up after the deletion. No `Virtqueue` or
+        // `Notify` uses them any more: each holds the set (`Arc`) or is
+        // counted in `notifying`, which is zero.
         unsafe {
             bindings::rpmsg_rs_virtio_del_vqs(self.vdev);
-            bindings::put_device(bindings::rpmsg_rs_virtio_dev(self.vdev));
+            bindings::put_device(&raw mut (*self.vdev).dev);
         }
     }
 }
@@ -287,6 +405,25 @@ impl Drop for VqSet {
 /// Virtqueue operations must not race with each other on one queue; this
 /// type is not `Sync`-shared by design: keep it under the lock that
 /// serialises the queue.
+///
+/// # Examples
+///
+/// Posting a buffer the device writes, taking back what it used, and
+/// notifying it without the queue's lock:
+///
+/// ```ignore
+/// let notify = {
+///     let mut vq = rx_vq.lock();
+///     vq.add_buf(&bufs, 0, 512, false, 1)?;
+///     while let Some((token, len)) = vq.get_buf() {
+///         // `token` is what `add_buf` got; `len` is the device's word.
+///     }
+///     vq.kick_prepare()
+/// };
+/// if let Some(notify) = notify {
+///     notify.send();
+/// }
+/// ```
 ///
 /// # Invariants
 ///
@@ -316,18 +453,35 @@ impl Virtqueue {
         if token == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `vq` is live; `ptr..ptr + len` lies in `buf`, which the
-        // caller keeps alive while the device owns it (the queues are
-        // deleted before a driver frees its buffers, see `VqSet`).
-        kernel::error::to_result(unsafe {
-            bindings::rpmsg_rs_vq_add_buf(
-                self.vq.as_ptr(),
-                ptr.cast(),
-                len,
-                out,
-                token as *mut _,
-                true,
-            )
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: `ptr..ptr + len` lies in `buf` (checked by `range`), a
+        // live coherent allocation; `sg` is valid for writes of one entry.
+        unsafe { sg_init_buf(sg.as_mut_ptr(), ptr, len) }?;
+        let gfp = bindings::GFP_ATOMIC;
+        // SAFETY: `vq` is live (type invariant) and `&mut self` serialises
+        // the queue's operations; `sg` was initialised above as a one-entry
+        // list describing `ptr..ptr + len`, which lies in `buf`: the caller
+        // keeps `buf` alive while the device owns the buffer (a driver's
+        // queues are deleted before it frees its buffers, see `VqSet`).
+        // `token` is non-null.
+        to_result(unsafe {
+            if out {
+                bindings::virtqueue_add_outbuf(
+                    self.vq.as_ptr(),
+                    sg.as_mut_ptr(),
+                    1,
+                    token as *mut _,
+                    gfp,
+                )
+            } else {
+                bindings::virtqueue_add_inbuf(
+                    self.vq.as_ptr(),
+                    sg.as_mut_ptr(),
+                    1,
+                    token as *mut _,
+                    gfp,
+                )
+            }
         })
     }
 
@@ -396,6 +550,16 @@ impl Virtqueue {
 /// sent without the queue's lock. Send it at once: the device's removal
 /// waits for it.
 ///
+/// # Examples
+///
+/// ```ignore
+/// let notify = tx_vq.lock().kick_prepare();
+/// // The queue's lock is dropped: other senders add buffers meanwhile.
+/// if let Some(notify) = notify {
+///     notify.send();
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// `set` is alive and counts this notification in `notifying`; until the
@@ -426,6 +590,17 @@ impl Drop for Notify {
 /// The features of a device whose driver may still decline some: what
 /// [`Driver::validate`] gets.
 ///
+/// # Examples
+///
+/// ```ignore
+/// fn validate(features: &mut virtio::Features<'_>) -> Result {
+///     if features.has(MY_F_BIG) && !big_offer_ok(features.device()) {
+///         features.decline(MY_F_BIG);
+///     }
+///     Ok(())
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// The device's features are not final yet (its driver's `validate`
@@ -447,15 +622,55 @@ impl Features<'_> {
 
     /// Declines `fbit`: the device is told the driver does not use it.
     pub fn decline(&mut self, fbit: u32) {
-        // SAFETY: `self.vdev` is live and, by the invariant, its features
-        // are not final: the virtio core writes them to the device after
-        // `validate` returns (`virtio_dev_probe`), so clearing a bit now
-        // is what it sees. The helper ignores bits beyond the array.
-        unsafe { bindings::rpmsg_rs_virtio_clear_feature(self.vdev.as_raw(), fbit) }
+        if fbit >= bindings::VIRTIO_FEATURES_U64S * 64 {
+            return;
+        }
+        // SAFETY: `self.vdev` is live and `fbit` lies within its feature
+        // array (checked above). By the invariant its features are not
+        // final: the virtio core writes them to the device after
+        // `validate` returns (`virtio_dev_probe`), so clearing a bit now is
+        // what it sees, and nothing else writes them meanwhile.
+        unsafe { bindings::rpmsg_rs_virtio_clear_bit(self.vdev.as_raw(), fbit) }
     }
 }
 
 /// What a virtio driver implements.
+///
+/// # Examples
+///
+/// A driver of a device with one virtqueue, registered by its module:
+///
+/// ```ignore
+/// struct Demo {
+///     vq: Mutex<Option<virtio::Virtqueue>>,
+/// }
+///
+/// impl virtio::Driver for Demo {
+///     const NAME: &'static CStr = c"virtio_demo";
+///     const DEVICE_ID: u32 = 42;
+///     const FEATURES: &'static [u32] = &[];
+///     const VQ_NAMES: &'static [&'static CStr] = &[c"requests"];
+///     type Context = ();
+///
+///     fn probe(_vdev: &virtio::Device, mut vqs: KVec<virtio::Virtqueue>, (): &()) -> Result<Arc<Self>> {
+///         let vq = vqs.pop().ok_or(EINVAL)?;
+///         Arc::pin_init(pin_init!(Demo { vq <- new_mutex!(Some(vq)) }), GFP_KERNEL)
+///     }
+///     fn ready(_this: ArcBorrow<'_, Self>, _vdev: &virtio::Device) {}
+///     fn vq_callback(this: ArcBorrow<'_, Self>, _index: usize) {
+///         if let Some(vq) = this.vq.lock().as_mut() {
+///             while let Some((_token, _len)) = vq.get_buf() {}
+///         }
+///     }
+///     fn remove(this: ArcBorrow<'_, Self>, _vdev: &virtio::Device) {
+///         // Deletes the queue (the device is reset already).
+///         this.vq.lock().take();
+///     }
+/// }
+///
+/// // In the module's `init`:
+/// let reg = KBox::pin_init(virtio::Registration::<Demo>::new(module, ()), GFP_KERNEL)?;
+/// ```
 pub trait Driver: Send + Sync + Sized + 'static {
     /// The driver's name (`/sys/bus/virtio/drivers/<NAME>`).
     const NAME: &'static CStr;
@@ -463,7 +678,7 @@ pub trait Driver: Send + Sync + Sized + 'static {
     const DEVICE_ID: u32;
     /// Feature bits it offers.
     const FEATURES: &'static [u32];
-    /// Its virtqueues, by name; callbacks carry the index.
+    /// Its virtqueues, by name (at most four); callbacks carry the index.
     const VQ_NAMES: &'static [&'static CStr];
     /// What the registration hands to every probe.
     type Context: Send + Sync;
@@ -487,74 +702,62 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn remove(this: ArcBorrow<'_, Self>, vdev: &Device);
 }
 
-/// A registered virtio driver.
-///
-/// # Invariants
-///
-/// `drv` is registered with the virtio core until `drop`.
-pub struct Registration<T: Driver> {
-    inner: Pin<KBox<RegInner<T>>>,
-    _ids: KBox<[bindings::virtio_device_id; 2]>,
+/// The virtio bus's part of a driver [`Registration`]: fills the
+/// `struct virtio_driver` of a [`Driver`] `T`.
+pub struct Adapter<T: Driver>(PhantomData<T>);
+
+/// A registered virtio driver (see [`driver::Registration`]).
+pub type Registration<T> = driver::Registration<Adapter<T>>;
+
+impl<T: Driver> Adapter<T> {
+    /// The id table: `T::DEVICE_ID` from any vendor, then the terminator.
+    const IDS: [bindings::virtio_device_id; 2] = [
+        bindings::virtio_device_id {
+            device: T::DEVICE_ID,
+            vendor: bindings::VIRTIO_DEV_ANY_ID,
+        },
+        bindings::virtio_device_id {
+            device: 0,
+            vendor: 0,
+        },
+    ];
 }
 
-/// The C driver and what probe needs, at a fixed address.
-#[repr(C)]
-struct RegInner<T: Driver> {
-    drv: Opaque<bindings::virtio_driver>,
-    ctx: T::Context,
-}
+// SAFETY: `virtio_driver` is a C (`repr(C)`) structure that embeds its
+// `struct device_driver` in `driver`; `unregister` is only called for a
+// registered driver (`driver::Registration`'s invariant).
+unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
+    type RegType = bindings::virtio_driver;
+    type Context = T::Context;
+    const DEVICE_DRIVER_OFFSET: usize = core::mem::offset_of!(bindings::virtio_driver, driver);
 
-// SAFETY: Unregistering may happen on any thread.
-unsafe impl<T: Driver> Send for Registration<T> {}
-// SAFETY: No methods take `&self`.
-unsafe impl<T: Driver> Sync for Registration<T> {}
-
-impl<T: Driver> Registration<T> {
-    pub fn new(module: &'static ThisModule, ctx: T::Context) -> Result<Self> {
-        let ids = KBox::new(
-            [
-                bindings::virtio_device_id {
-                    device: T::DEVICE_ID,
-                    vendor: !0,
-                },
-                bindings::virtio_device_id {
-                    device: 0,
-                    vendor: 0,
-                },
-            ],
-            GFP_KERNEL,
-        )?;
-        let inner = KBox::pin(
-            RegInner::<T> {
-                drv: Opaque::uninit(),
-                ctx,
-            },
-            GFP_KERNEL,
-        )?;
-        let nfeatures = u32::try_from(T::FEATURES.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `inner` is pinned and lives until `drop`, which
-        // unregisters it; `ids`, the name and the feature table live as long.
-        kernel::error::to_result(unsafe {
-            bindings::rpmsg_rs_register_virtio_driver(
-                inner.drv.get(),
-                T::NAME.as_char_ptr(),
-                module.as_ptr(),
-                ids.as_ptr(),
-                T::FEATURES.as_ptr(),
-                nfeatures,
-                Some(validate_cb::<T>),
-                Some(probe_cb::<T>),
-                Some(remove_cb::<T>),
-            )
-        })?;
-        Ok(Self { inner, _ids: ids })
+    unsafe fn register(reg: &Opaque<Self::RegType>, module: &'static ThisModule) -> Result {
+        const {
+            assert!(T::FEATURES.len() <= u32::MAX as usize);
+            assert!(!T::VQ_NAMES.is_empty() && T::VQ_NAMES.len() <= VQ_MAX);
+        }
+        let drv = reg.get();
+        // SAFETY: `drv` is valid for writes and not registered yet, so no
+        // one else reads it. The name, the id table (a promoted constant)
+        // and the feature table are `'static`.
+        unsafe {
+            (*drv).driver.name = T::NAME.as_char_ptr();
+            (*drv).id_table = const { &Self::IDS }.as_ptr();
+            (*drv).feature_table = T::FEATURES.as_ptr();
+            (*drv).feature_table_size = T::FEATURES.len() as u32;
+            (*drv).validate = Some(validate_cb::<T>);
+            (*drv).probe = Some(probe_cb::<T>);
+            (*drv).remove = Some(remove_cb::<T>);
+        }
+        // SAFETY: `drv` is a filled `virtio_driver` that the caller keeps
+        // pinned and valid until `unregister`.
+        to_result(unsafe { bindings::__register_virtio_driver(drv, module.as_ptr()) })
     }
-}
 
-impl<T: Driver> Drop for Registration<T> {
-    fn drop(&mut self) {
-        // SAFETY: Registered in `new`; unregistering removes every device.
-        unsafe { bindings::unregister_virtio_driver(self.inner.drv.get()) };
+    unsafe fn unregister(reg: &Opaque<Self::RegType>) {
+        // SAFETY: Registered (the caller's guarantee); this unbinds every
+        // device first.
+        unsafe { bindings::unregister_virtio_driver(reg.get()) };
     }
 }
 
@@ -590,28 +793,28 @@ unsafe extern "C" fn probe_cb<T: Driver>(vdev: *mut bindings::virtio_device) -> 
 
 fn probe<T: Driver>(dev: &Device) -> Result {
     let n = T::VQ_NAMES.len();
-    let mut callbacks: KVec<Option<unsafe extern "C" fn(*mut bindings::virtqueue)>> = KVec::new();
-    let mut names: KVec<*const kernel::ffi::c_char> = KVec::new();
-    let mut raw: KVec<*mut bindings::virtqueue> = KVec::new();
-    for (i, name) in T::VQ_NAMES.iter().enumerate() {
-        callbacks.push(Some(vq_callbacks::<T>()[i.min(VQ_MAX - 1)]), GFP_KERNEL)?;
-        names.push(name.as_char_ptr(), GFP_KERNEL)?;
-        raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
-    }
-    if n == 0 || n > VQ_MAX {
-        return Err(EINVAL);
-    }
+    let callbacks = vq_callbacks::<T>();
+    let mut info: [bindings::virtqueue_info; VQ_MAX] =
+        core::array::from_fn(|i| match T::VQ_NAMES.get(i) {
+            Some(name) => bindings::virtqueue_info {
+                name: name.as_char_ptr(),
+                callback: Some(callbacks[i]),
+                ctx: false,
+            },
+            None => bindings::virtqueue_info::default(),
+        });
+    let mut raw = [core::ptr::null_mut(); VQ_MAX];
     // The callbacks find the driver through `priv`; none yet.
-    // SAFETY: `dev` is live.
-    unsafe { bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), core::ptr::null_mut()) };
-    // SAFETY: The arrays hold `n` entries each.
-    kernel::error::to_result(unsafe {
+    dev.set_priv(core::ptr::null_mut());
+    // SAFETY: `dev` is live and being probed; `raw` and `info` hold
+    // `VQ_MAX >= n` entries (`register` checked `n`); the names are
+    // `'static`.
+    to_result(unsafe {
         bindings::rpmsg_rs_virtio_find_vqs(
             dev.as_raw(),
             n as u32,
             raw.as_mut_ptr(),
-            callbacks.as_mut_ptr().cast(),
-            names.as_ptr(),
+            info.as_mut_ptr(),
         )
     })?;
     // SAFETY: The device is live; the set deletes the queues it now owns.
@@ -624,8 +827,8 @@ fn probe<T: Driver>(dev: &Device) -> Result {
         },
         GFP_KERNEL,
     )?;
-    let mut vqs = KVec::new();
-    for vq in raw.iter() {
+    let mut vqs = KVec::with_capacity(n, GFP_KERNEL)?;
+    for vq in raw.iter().take(n) {
         let vq = NonNull::new(*vq).ok_or(EINVAL)?;
         vqs.push(
             Virtqueue {
@@ -636,16 +839,15 @@ fn probe<T: Driver>(dev: &Device) -> Result {
         )?;
     }
     drop(set);
-    // SAFETY: Our driver is bound, so `dev.driver` is the `drv` field of a
-    // live `RegInner<T>` (first field of a `repr(C)` struct).
-    let ctx =
-        unsafe { &(*bindings::rpmsg_rs_virtio_driver_of(dev.as_raw()).cast::<RegInner<T>>()).ctx };
+    // SAFETY: Our driver is bound (we are in its probe), so `dev.driver` is
+    // the `struct device_driver` of a live `Registration<Adapter<T>>`, which
+    // outlives the probe.
+    let ctx = unsafe { Registration::<T>::context_of((*dev.raw_dev()).driver) };
     let data = T::probe(dev, vqs, ctx)?;
-    // SAFETY: `dev` is live; the `Arc` is released in `remove_cb`.
-    unsafe {
-        bindings::rpmsg_rs_virtio_set_priv(dev.as_raw(), data.into_foreign());
-        bindings::rpmsg_rs_virtio_device_ready(dev.as_raw());
-    }
+    // The `Arc` is released in `remove_cb`.
+    dev.set_priv(data.into_foreign());
+    // SAFETY: `dev` is live and its driver is set up.
+    unsafe { bindings::rpmsg_rs_virtio_device_ready(dev.as_raw()) };
     // SAFETY: Just stored.
     let data = unsafe { driver_data::<T>(dev.as_raw()) };
     if let Some(data) = data {
@@ -656,15 +858,16 @@ fn probe<T: Driver>(dev: &Device) -> Result {
 
 /// # Safety
 ///
-/// `vdev` must be a live device of our driver.
+/// `vdev` must be a live device of our driver `T`, whose `priv` is null or
+/// the `Arc<T>` that `probe` stored.
 unsafe fn driver_data<'a, T: Driver>(
     vdev: *mut bindings::virtio_device,
 ) -> Option<ArcBorrow<'a, T>> {
     // SAFETY: `vdev` is live.
-    let data = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
+    let data = unsafe { (*vdev).priv_ };
     // SAFETY: `priv` is null or holds the `Arc<T>` stored by `probe`
     // (`into_foreign`), which `remove_cb` releases only after the queues
-    // are gone.
+    // are gone: no callback borrows it afterwards.
     (!data.is_null()).then(|| unsafe { Arc::<T>::borrow(data) })
 }
 
@@ -676,23 +879,21 @@ unsafe extern "C" fn remove_cb<T: Driver>(vdev: *mut bindings::virtio_device) {
     let dev = unsafe { Device::from_raw(vdev) };
     // SAFETY: `vdev` is live; stop the device before taking it apart.
     unsafe { bindings::virtio_reset_device(vdev) };
-    // SAFETY: `vdev` is live.
-    let raw = unsafe { bindings::rpmsg_rs_virtio_get_priv(vdev) };
+    let raw = dev.priv_();
     if raw.is_null() {
         return;
     }
     // SAFETY: `priv` holds the `Arc<T>` a successful probe stored
-    // (`into_foreign`).
+    // (`into_foreign`), which is only released below.
     T::remove(unsafe { Arc::<T>::borrow(raw) }, dev);
+    dev.set_priv(core::ptr::null_mut());
     // SAFETY: Taking back the reference stored by `probe`. The device was
     // reset (it raises no more interrupts) and the driver dropped its
     // queues, which deleted them, so no callback can look at `priv` again.
-    unsafe {
-        bindings::rpmsg_rs_virtio_set_priv(vdev, core::ptr::null_mut());
-        drop(Arc::<T>::from_foreign(raw));
-    }
+    drop(unsafe { Arc::<T>::from_foreign(raw) });
 }
 
+/// Most virtqueues a driver may have.
 const VQ_MAX: usize = 4;
 
 /// One trampoline per virtqueue index: C callbacks carry no argument to
@@ -705,10 +906,168 @@ const fn vq_callbacks<T: Driver>() -> [unsafe extern "C" fn(*mut bindings::virtq
 ///
 /// Called by the virtio core for a virtqueue of our device.
 unsafe extern "C" fn vq_cb<T: Driver, const I: usize>(vq: *mut bindings::virtqueue) {
-    // SAFETY: The core passes a live virtqueue of a live device.
-    let vdev = unsafe { bindings::rpmsg_rs_vq_vdev(vq) };
-    // SAFETY: `vdev` is our live device.
+    // SAFETY: The core passes a live virtqueue of a live device, whose
+    // `vdev` is fixed at creation.
+    let vdev = unsafe { (*vq).vdev };
+    // SAFETY: `vdev` is a live device of our driver (its queue calls back).
     if let Some(data) = unsafe { driver_data::<T>(vdev) } {
         T::vq_callback(data, I);
+    }
+}
+
+// Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+#[cfg(rpmsg_rs_kunit)]
+#[kunit_tests(rpmsg_rs_virtio)]
+mod tests {
+    use super::*;
+    use kernel::{alloc::VVec, str::CStrExt};
+
+    #[test]
+    fn volatile_copies_at_every_alignment() {
+        const LEN: usize = 4 * WORD;
+        let mut private = [0u8; LEN + WORD];
+        for (i, b) in private.iter_mut().enumerate() {
+            *b = (i as u8) ^ 0x5a;
+        }
+        for soff in 0..WORD {
+            for poff in 0..WORD {
+                for len in 0..=LEN - WORD {
+                    let mut shared = [0xeeu8; LEN + WORD];
+                    // SAFETY: Both ranges lie inside their arrays (`soff,
+                    // poff < WORD`, `len <= LEN - WORD`), which do not
+                    // overlap; no one else accesses them.
+                    unsafe {
+                        copy_volatile(
+                            private.as_ptr().add(poff),
+                            shared.as_mut_ptr().add(soff),
+                            len,
+                            true,
+                        )
+                    };
+                    assert!(shared[soff..soff + len] == private[poff..poff + len]);
+                    assert!(shared[..soff].iter().all(|&b| b == 0xee));
+                    assert!(shared[soff + len..].iter().all(|&b| b == 0xee));
+
+                    let mut back = [0u8; LEN + WORD];
+                    // SAFETY: As above.
+                    unsafe {
+                        copy_volatile(
+                            shared.as_ptr().add(soff),
+                            back.as_mut_ptr().add(poff),
+                            len,
+                            false,
+                        )
+                    };
+                    assert!(back[poff..poff + len] == private[poff..poff + len]);
+                    assert!(back[..poff].iter().all(|&b| b == 0));
+                    assert!(back[poff + len..].iter().all(|&b| b == 0));
+                }
+            }
+        }
+    }
+
+    /// The page an initialised one-entry scatterlist points to.
+    fn sg_page(sg: &bindings::scatterlist) -> usize {
+        // `page_link` carries the page, its two low bits the chain and end
+        // marks (`include/linux/scatterlist.h`).
+        sg.page_link & !3
+    }
+
+    #[test]
+    fn scatterlist_of_linear_memory() -> Result {
+        let buf = KBox::new([0u8; 256], GFP_KERNEL)?;
+        let ptr = buf.as_ptr().cast_mut().wrapping_add(16);
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: `sg` is valid for writes; `ptr..ptr + 100` lies in `buf`,
+        // in the linear map (kmalloc).
+        unsafe { sg_init_buf(sg.as_mut_ptr(), ptr, 100) }?;
+        // SAFETY: Initialised by `sg_init_buf`.
+        let sg = unsafe { sg.assume_init() };
+        assert_eq!(sg.length, 100);
+        assert_eq!(sg.offset as usize, ptr as usize % PAGE_SIZE);
+        // One entry: marked as the end of its list.
+        assert_eq!(sg.page_link & 2, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn scatterlist_of_vmalloc_memory() -> Result {
+        let mut buf = VVec::from_elem(0u8, 3 * PAGE_SIZE, GFP_KERNEL)?;
+        let base = buf.as_mut_ptr();
+        // SAFETY: `base` is vmalloc memory.
+        let (first, pfn0, pfn1) = unsafe {
+            (
+                bindings::vmalloc_to_page(base.cast()),
+                bindings::vmalloc_to_pfn(base.cast()),
+                bindings::vmalloc_to_pfn(base.add(PAGE_SIZE).cast()),
+            )
+        };
+
+        // Inside one page: that page, at the buffer's offset.
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: `sg` is valid for writes; the range lies in `buf`.
+        unsafe { sg_init_buf(sg.as_mut_ptr(), base.wrapping_add(100), 200) }?;
+        // SAFETY: Initialised by `sg_init_buf`.
+        let sg = unsafe { sg.assume_init() };
+        assert_eq!(sg_page(&sg), first as usize);
+        assert_eq!(sg.offset, 100);
+        assert_eq!(sg.length, 200);
+
+        // Across a page boundary: one descriptor only if the two pages are
+        // physically contiguous, which vmalloc does not promise.
+        let mut sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        // SAFETY: As above.
+        let across = unsafe { sg_init_buf(sg.as_mut_ptr(), base.wrapping_add(PAGE_SIZE - 8), 16) };
+        assert_eq!(across.is_ok(), pfn1 == pfn0 + 1);
+        Ok(())
+    }
+
+    struct Unbound;
+
+    impl Driver for Unbound {
+        const NAME: &'static CStr = c"rpmsg_rs_kunit_virtio";
+        // No device has this id: the driver is registered, never probed.
+        const DEVICE_ID: u32 = 0xfff0;
+        const FEATURES: &'static [u32] = &[0, 7];
+        const VQ_NAMES: &'static [&'static CStr] = &[c"a", c"b"];
+        type Context = u32;
+
+        fn probe(_: &Device, _: KVec<Virtqueue>, _: &u32) -> Result<Arc<Self>> {
+            Err(ENODEV)
+        }
+        fn ready(_: ArcBorrow<'_, Self>, _: &Device) {}
+        fn vq_callback(_: ArcBorrow<'_, Self>, _: usize) {}
+        fn remove(_: ArcBorrow<'_, Self>, _: &Device) {}
+    }
+
+    #[test]
+    fn registration_fills_the_driver_and_unregisters() -> Result {
+        let module = kernel::module::this_module::<crate::LocalModule>();
+        let reg = KBox::pin_init(Registration::<Unbound>::new(module, 7), GFP_KERNEL)?;
+        let raw = reg.as_raw();
+        // SAFETY: `raw` is registered and lives as long as `reg`; the virtio
+        // core does not change these fields.
+        let (ids, drv) = unsafe { (core::slice::from_raw_parts((*raw).id_table, 2), &*raw) };
+        assert_eq!(ids[0].device, 0xfff0);
+        assert_eq!(ids[0].vendor, bindings::VIRTIO_DEV_ANY_ID);
+        assert_eq!((ids[1].device, ids[1].vendor), (0, 0));
+        assert_eq!(drv.feature_table_size, 2);
+        assert!(drv.probe.is_some() && drv.remove.is_some() && drv.validate.is_some());
+        // SAFETY: `drv.driver.name` is our NUL-terminated `'static` name.
+        assert!(unsafe { CStr::from_char_ptr(drv.driver.name) } == Unbound::NAME);
+        // Probes find the registration's context from their driver.
+        // SAFETY: `drv.driver` belongs to `reg`, which outlives `ctx`.
+        let ctx = unsafe { Registration::<Unbound>::context_of(&raw const drv.driver) };
+        assert!(core::ptr::eq(ctx, reg.context()));
+        assert_eq!(*ctx, 7);
+
+        // The driver core refuses a second driver of the same name...
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 8), GFP_KERNEL);
+        assert!(matches!(again, Err(e) if e == EBUSY));
+        // ...and takes it once the first is unregistered.
+        drop(reg);
+        let again = KBox::pin_init(Registration::<Unbound>::new(module, 9), GFP_KERNEL)?;
+        assert_eq!(*again.context(), 9);
+        Ok(())
     }
 }

@@ -12,7 +12,9 @@ use kernel::{c_str, prelude::*, sync::Arc};
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
-    pub mod channel_info;
+    pub mod driver;
+    #[allow(dead_code, reason = "ChannelInfo::new is the bus's")]
+    pub mod rpmsg_core;
     // The sample uses a part of the client API (one default endpoint).
     #[allow(dead_code, reason = "the sample uses a part of rust/rpmsg_driver.rs")]
     pub mod rpmsg_driver;
@@ -97,13 +99,13 @@ impl Driver for SampleDriver {
 }
 
 struct SampleModule {
-    _registration: Registration<SampleDriver>,
+    _registration: Pin<KBox<Registration<SampleDriver>>>,
 }
 
 impl kernel::Module for SampleModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         Ok(SampleModule {
-            _registration: Registration::new(module, ())?,
+            _registration: KBox::pin_init(Registration::new(module, ()), GFP_KERNEL)?,
         })
     }
 }

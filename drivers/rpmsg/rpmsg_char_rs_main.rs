@@ -14,13 +14,15 @@ use kernel::{c_str, debugfs, prelude::*, sync::Arc};
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
-    pub mod channel_info;
     pub mod chrdev;
+    pub mod driver;
     pub mod num;
-    // `ClientDevice::send` and `ClientEndpoint::addr` are unused here:
-    // rust/rpmsg_driver.rs is being reworked for driver registration (issue
-    // 11, point 2), which settles its dead code.
-    #[allow(dead_code, reason = "rust/rpmsg_driver.rs: see above")]
+    #[allow(dead_code, reason = "ChannelInfo::new is the bus's")]
+    pub mod rpmsg_core;
+    #[allow(
+        dead_code,
+        reason = "ClientDevice::send, ClientEndpoint::addr are the sample's"
+    )]
     pub mod rpmsg_driver;
     pub mod uapi;
 }
@@ -84,8 +86,8 @@ struct Shared {
 }
 
 struct CharModule {
-    _ctrl: Registration<CtrlDriver>,
-    _chrdev: Registration<ChrdevDriver>,
+    _ctrl: Pin<KBox<Registration<CtrlDriver>>>,
+    _chrdev: Pin<KBox<Registration<ChrdevDriver>>>,
 }
 
 impl kernel::Module for CharModule {
@@ -107,8 +109,8 @@ impl kernel::Module for CharModule {
             },
             GFP_KERNEL,
         )?;
-        let chrdev = Registration::new(module, shared.clone())?;
-        let ctrl = Registration::new(module, shared)?;
+        let chrdev = KBox::pin_init(Registration::new(module, shared.clone()), GFP_KERNEL)?;
+        let ctrl = KBox::pin_init(Registration::new(module, shared), GFP_KERNEL)?;
         Ok(CharModule {
             _ctrl: ctrl,
             _chrdev: chrdev,

@@ -30,14 +30,12 @@ use kernel::{
 #[path = "../../rust"]
 mod rpmsg_rs {
     pub mod bindings;
-    pub mod channel_info;
+    pub mod driver;
     pub mod num;
     pub mod rpmsg;
+    pub mod rpmsg_core;
     #[allow(dead_code, reason = "the bus uses only EPOLLOUT")]
     pub mod uapi;
-    // `SharedBuffer::len` is unused: rust/virtio.rs is being reworked for
-    // driver registration (issue 11, point 2), which settles its dead code.
-    #[allow(dead_code, reason = "rust/virtio.rs: see above")]
     pub mod virtio;
 }
 
@@ -52,10 +50,10 @@ mod proto {
 
 use proto::bufsz::{BufSizes, OfferError, CONFIG_LEN, VIRTIO_RPMSG_F_BUFSZ};
 use proto::msg::{FIRST_DYNAMIC_ADDR, NS_ADDR, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS};
-use rpmsg_rs::channel_info::ChannelInfo;
 use rpmsg_rs::rpmsg::{
     Channel, ChannelKind, NewTransportEndpoint, Transport, TransportEndpoint, ADDR_ANY,
 };
+use rpmsg_rs::rpmsg_core::ChannelInfo;
 use rpmsg_rs::virtio::{self, SharedBuffer, Virtqueue};
 
 module! {
@@ -367,14 +365,14 @@ impl virtio::Driver for Vrp {
 }
 
 struct BusModule {
-    _registration: virtio::Registration<Vrp>,
+    _registration: Pin<KBox<virtio::Registration<Vrp>>>,
 }
 
 impl kernel::Module for BusModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let root = debugfs::Dir::new(c_str!("virtio_rpmsg_rs"));
         Ok(BusModule {
-            _registration: virtio::Registration::new(module, root)?,
+            _registration: KBox::pin_init(virtio::Registration::new(module, root), GFP_KERNEL)?,
         })
     }
 }

@@ -16,8 +16,13 @@ use kernel::prelude::*;
 #[path = ".."]
 mod rpmsg_rs {
     pub mod bindings;
-    pub mod channel_info;
+    pub mod chrdev;
+    pub mod driver;
+    pub mod platform_device;
     pub mod rpmsg;
+    pub mod rpmsg_core;
+    pub mod rpmsg_driver;
+    pub mod virtio;
 }
 
 // The wire format, shared with the bus (`rust/proto`).

@@ -7,8 +7,8 @@
 
 use super::rx_queue::{rx_queue_show, RxQueue};
 use super::{module_parameters, Shared, SMALL_WRITE};
-use crate::rpmsg_rs::channel_info::ChannelInfo;
 use crate::rpmsg_rs::chrdev::{self, CharDevice};
+use crate::rpmsg_rs::rpmsg_core::ChannelInfo;
 use crate::rpmsg_rs::rpmsg_driver::{self, ClientDevice, ClientEndpoint};
 use crate::rpmsg_rs::uapi::{
     EPOLLERR, EPOLLIN, EPOLLPRI, EPOLLRDNORM, RPMSG_DESTROY_EPT_IOCTL,

@@ -6,8 +6,8 @@
 use super::rx::RxAccount;
 use super::Vrp;
 use crate::proto::msg::NsMsg;
-use crate::rpmsg_rs::channel_info::ChannelInfo;
 use crate::rpmsg_rs::rpmsg::{Channel, ChannelKind, ADDR_ANY};
+use crate::rpmsg_rs::rpmsg_core::ChannelInfo;
 use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The identity of an rpmsg channel (`struct rpmsg_channel_info`), which
-//! transports ([`super::rpmsg`]), client drivers ([`super::rpmsg_driver`])
-//! and the userspace ABI ([`super::uapi`]) pass around.
+//! What both sides of the kernel's rpmsg core share: the identity of a
+//! channel (`struct rpmsg_channel_info`), which transports
+//! ([`super::rpmsg`]), client drivers ([`super::rpmsg_driver`]) and the
+//! userspace ABI ([`super::uapi`]) pass around, and an endpoint's callback
+//! lock, which transports call the callbacks under and drivers change them
+//! under.
 
 use super::bindings;
 use kernel::prelude::*;
@@ -10,6 +13,15 @@ use kernel::prelude::*;
 /// Length of a channel name field, terminator included.
 pub const NAME_SIZE: usize = bindings::RPMSG_NAME_SIZE as usize;
 /// Identity of a channel: name and addresses.
+///
+/// # Examples
+///
+/// ```ignore
+/// let info = ChannelInfo::new(b"rpmsg-raw", ADDR_ANY, 0x400)?;
+/// assert_eq!(info.name(), b"rpmsg-raw");
+/// assert!(ChannelInfo::new(&[b'x'; NAME_SIZE], 0, 0).is_err());
+/// let raw: bindings::rpmsg_channel_info = info.to_c();
+/// ```
 #[derive(Clone, Copy)]
 pub struct ChannelInfo {
     name: [u8; NAME_SIZE],
@@ -72,6 +84,30 @@ fn copy_prefix(dst: &mut [u8], src: &[u8]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = *s;
     }
+}
+
+/// Runs `f` holding endpoint `ept`'s `cb_lock`: transports call an
+/// endpoint's callbacks under it, so what `f` changes of `cb`, `priv` or
+/// `flow_cb` no callback sees half-done, and no callback runs meanwhile.
+///
+/// # Safety
+///
+/// `ept` must be a live endpoint (its `cb_lock` initialised), and `f` must
+/// not take that lock again.
+pub(crate) unsafe fn with_cb_lock<R>(
+    ept: *mut bindings::rpmsg_endpoint,
+    f: impl FnOnce() -> R,
+) -> R {
+    // SAFETY: `ept` is live (the caller's guarantee); this only computes
+    // the address of a field.
+    let lock = unsafe { &raw mut (*ept).cb_lock };
+    // SAFETY: `lock` is an initialised mutex of a live endpoint, which we
+    // do not hold (the caller's guarantee); it is unlocked below, by us.
+    unsafe { bindings::mutex_lock(lock) };
+    let ret = f();
+    // SAFETY: Locked above by this thread.
+    unsafe { bindings::mutex_unlock(lock) };
+    ret
 }
 
 // Only in rpmsg_rs_kunit.ko (see rust/kunit/).
