@@ -21,10 +21,6 @@ struct workqueue_struct;
 struct platform_device *rpmsg_rs_platform_device_register_simple(const char *name, int id);
 int rpmsg_rs_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
 
-void rpmsg_rs_mb(void);
-void rpmsg_rs_rmb(void);
-void rpmsg_rs_wmb(void);
-
 struct workqueue_struct *rpmsg_rs_alloc_unbound_workqueue(const char *name);
 
 void *rpmsg_rs_rproc_priv(struct rproc *rproc);

@@ -16,6 +16,12 @@ use core::fmt;
 use kernel::prelude::*;
 
 /// A `u64` that displays in decimal on every architecture.
+///
+/// # Examples
+///
+/// ```ignore
+/// pr_info!("{} bytes\n", U64(stats.rx_bytes));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct U64(pub u64);
 

@@ -9,6 +9,15 @@ use kernel::{error::from_err_ptr, prelude::*};
 
 /// A registered platform device without a driver.
 ///
+/// # Examples
+///
+/// ```ignore
+/// // `my-remote.0`, which may do DMA to 32-bit addresses; unregistered
+/// // when `pdev` is dropped.
+/// let pdev = PlatformDevice::new(c_str!("my-remote"), 0, 32)?;
+/// assert!(PlatformDevice::new(c_str!("bad"), 1, 65).is_err());
+/// ```
+///
 /// # Invariants
 ///
 /// `pdev` is a platform device registered by `new` and unregistered only

@@ -163,6 +163,28 @@ pub enum Carveout {
 }
 
 /// What a remote processor driver implements.
+///
+/// # Examples
+///
+/// A processor whose firmware is already running and whose vrings and
+/// buffer pool lie in one region of reserved memory (as `sim/` does):
+///
+/// ```ignore
+/// impl Operations for Remote {
+///     fn prepare(this: ArcBorrow<'_, Self>, rproc: &Rproc) -> Result {
+///         let shm = &this.shm;
+///         rproc.add_carveout(c_str!("vdev0vring0"), shm, shm.slice(0, 0x4000)?, DA, Carveout::Mapped)?;
+///         rproc.add_carveout(c_str!("vdev0vring1"), shm, shm.slice(0x4000, 0x4000)?, DA + 0x4000, Carveout::Mapped)?;
+///         let pool = shm.slice(0x8000, shm.len() - 0x8000)?;
+///         rproc.add_carveout(c_str!("vdev0buffer"), shm, pool, DA + 0x8000, Carveout::Pool)
+///     }
+///     fn attach(_: ArcBorrow<'_, Self>, _: &Rproc) -> Result { Ok(()) }
+///     fn detach(_: ArcBorrow<'_, Self>, _: &Rproc) -> Result { Ok(()) }
+///     fn stop(_: ArcBorrow<'_, Self>, _: &Rproc) -> Result { Ok(()) }
+///     fn kick(this: ArcBorrow<'_, Self>, _: &Rproc, vqid: i32) { this.queue_service(vqid) }
+///     fn resource_table(&self) -> Result<ShmSlice<'_>> { self.shm.slice(RSC_OFF, RSC_LEN) }
+/// }
+/// ```
 pub trait Operations: Send + Sync + Sized + 'static {
     /// Before every attach (also during recovery): the processor (re)boots;
     /// register carveouts and (re)load the resource table.
@@ -181,6 +203,16 @@ pub trait Operations: Send + Sync + Sized + 'static {
 }
 
 /// A remote processor registered with the core.
+///
+/// # Examples
+///
+/// ```ignore
+/// let pdev = PlatformDevice::new(c_str!("my-remote"), 0, 32)?;
+/// let remote = Arc::new(Remote::new(SharedMemory::map(PHYS, LEN)?), GFP_KERNEL)?;
+/// // The core boots (attaches to) it at once; dropping the registration
+/// // shuts it down and deletes it.
+/// let reg = Registration::new(&pdev, c_str!("my-remote0"), remote)?;
+/// ```
 ///
 /// # Invariants
 ///

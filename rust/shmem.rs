@@ -17,6 +17,18 @@ use kernel::prelude::*;
 
 /// A mapped region of reserved physical memory.
 ///
+/// # Examples
+///
+/// ```ignore
+/// let shm = SharedMemory::map(0x8000_0000, 0x10_0000)?;
+/// shm.write(0x100, &42u32.to_le_bytes())?;
+/// let mut word = [0u8; 4];
+/// shm.read(0x100, &mut word)?;
+/// assert_eq!(u32::from_le_bytes(word), 42);
+/// // Out of the region: an error, never an access.
+/// assert!(shm.read(shm.len() - 2, &mut word).is_err());
+/// ```
+///
 /// # Invariants
 ///
 /// `va` is the start of a live `memremap()` mapping of `len` bytes at
@@ -181,23 +193,4 @@ impl ShmSlice<'_> {
         // SAFETY: `off + len <= mem.len` by construction in `slice`.
         unsafe { self.mem.va.as_ptr().add(self.off) }
     }
-}
-
-/// Full memory barrier, as `mb()`: orders accesses to shared memory against
-/// the other side.
-pub fn mb() {
-    // SAFETY: No preconditions.
-    unsafe { bindings::rpmsg_rs_mb() }
-}
-
-/// Read barrier, as `rmb()`.
-pub fn rmb() {
-    // SAFETY: No preconditions.
-    unsafe { bindings::rpmsg_rs_rmb() }
-}
-
-/// Write barrier, as `wmb()`.
-pub fn wmb() {
-    // SAFETY: No preconditions.
-    unsafe { bindings::rpmsg_rs_wmb() }
 }

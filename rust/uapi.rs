@@ -40,6 +40,19 @@ const _: () = assert!(core::mem::size_of::<EndpointInfo>() == NAME_SIZE + 8);
 
 /// Reads the `struct rpmsg_endpoint_info` at `arg` in userspace. The name
 /// is cut to fit its terminator, as upstream's `rpmsg_ctrldev_ioctl()` does.
+///
+/// # Examples
+///
+/// ```ignore
+/// fn ioctl(this: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+///     // `EFAULT` if `arg` is not a readable `struct rpmsg_endpoint_info`.
+///     let info = read_endpoint_info(arg)?;
+///     match cmd {
+///         RPMSG_CREATE_EPT_IOCTL => this.create(info),
+///         _ => Err(EINVAL),
+///     }
+/// }
+/// ```
 pub fn read_endpoint_info(arg: usize) -> Result<ChannelInfo> {
     let info: EndpointInfo = UserSlice::new(
         UserPtr::from_addr(arg),

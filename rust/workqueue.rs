@@ -10,6 +10,16 @@ use kernel::{prelude::*, workqueue::Queue};
 /// A workqueue allocated by this module and destroyed (after draining all
 /// its work) when dropped.
 ///
+/// # Examples
+///
+/// ```ignore
+/// let wq = OwnedQueue::new_unbound(c_str!("my_wq"))?;
+/// // `OwnedQueue` derefs to the kernel crate's `Queue`.
+/// wq.enqueue(work_item);
+/// wq.flush(); // `work_item` has run.
+/// drop(wq); // Waits for anything queued meanwhile.
+/// ```
+///
 /// # Invariants
 ///
 /// `wq` came from `alloc_workqueue` and is destroyed only in `drop`.

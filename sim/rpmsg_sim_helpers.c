@@ -2,5 +2,4 @@
 /* The C helpers of the abstractions this module uses (see Kbuild). */
 #include "../rust/platform_device_helpers.c"
 #include "../rust/remoteproc_helpers.c"
-#include "../rust/shmem_helpers.c"
 #include "../rust/workqueue_helpers.c"

@@ -15,7 +15,7 @@ use kernel::{
     c_str, debugfs,
     prelude::*,
     str::CString,
-    sync::{aref::ARef, new_mutex, Arc, ArcBorrow, Mutex},
+    sync::{aref::ARef, barrier, new_mutex, Arc, ArcBorrow, Mutex},
     time::{Instant, Monotonic},
     uaccess::UserSliceReader,
     workqueue::{impl_has_work, new_work, Work, WorkItem},
@@ -57,7 +57,7 @@ use proto::msg::{Name, ADDR_ANY};
 use rpmsg_rs::num::U64;
 use rpmsg_rs::platform_device::PlatformDevice;
 use rpmsg_rs::remoteproc::{self as rproc, Carveout, Rproc};
-use rpmsg_rs::shmem::{self, SharedMemory};
+use rpmsg_rs::shmem::{SharedMemory, ShmSlice};
 use rpmsg_rs::workqueue::OwnedQueue;
 
 module! {
@@ -182,13 +182,13 @@ impl DeviceMemory for RemoteView<'_> {
                 .is_some_and(|end| end <= self.0.len() as u64)
     }
     fn rmb(&self) {
-        shmem::rmb();
+        barrier::mb(barrier::Read);
     }
     fn wmb(&self) {
-        shmem::wmb();
+        barrier::mb(barrier::Write);
     }
     fn mb(&self) {
-        shmem::mb();
+        barrier::mb(barrier::Full);
     }
 }
 
@@ -454,7 +454,7 @@ impl rproc::Operations for SimRemote {
         Self::schedule_service(this);
     }
 
-    fn resource_table(&self) -> Result<shmem::ShmSlice<'_>> {
+    fn resource_table(&self) -> Result<ShmSlice<'_>> {
         self.shm.slice(RSC_OFF, rsc::TABLE_LEN)
     }
 }
