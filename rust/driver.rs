@@ -157,3 +157,29 @@ impl<T: RegistrationOps> PinnedDrop for Registration<T> {
         unsafe { T::unregister(&self.reg) };
     }
 }
+
+/// What each bus's KUnit suite checks of its registrations: a probe finds
+/// the registration's context from its driver, and the driver core refuses a
+/// second driver of the same name until the first is unregistered.
+#[cfg(rpmsg_rs_kunit)]
+pub(crate) fn check_context_and_unique_name<T: RegistrationOps<Context = u32> + 'static>(
+    module: &'static ThisModule,
+    reg: Pin<KBox<Registration<T>>>,
+) -> Result {
+    let drv = reg
+        .as_raw()
+        .cast::<u8>()
+        .wrapping_add(T::DEVICE_DRIVER_OFFSET)
+        .cast::<bindings::device_driver>();
+    // SAFETY: `drv` is the `struct device_driver` of `reg` (`RegistrationOps`),
+    // which is live until it is dropped below, after the last use of `ctx`.
+    let ctx = unsafe { Registration::<T>::context_of(drv) };
+    assert!(core::ptr::eq(ctx, reg.context()));
+    let first = *ctx;
+    let again = KBox::pin_init(Registration::<T>::new(module, first + 1), GFP_KERNEL);
+    assert!(matches!(again, Err(e) if e == EBUSY));
+    drop(reg);
+    let again = KBox::pin_init(Registration::<T>::new(module, first + 2), GFP_KERNEL)?;
+    assert_eq!(*again.context(), first + 2);
+    Ok(())
+}

@@ -680,6 +680,26 @@ unsafe extern "C" fn announce_destroy_cb<T: Transport>(
 }
 
 // Only in rpmsg_rs_kunit.ko (see rust/kunit/).
+/// The address table of the KUnit suites' mock transports: `ADDR_ANY` gets
+/// the next address from 1024 on, a taken address `EBUSY`.
+#[cfg(rpmsg_rs_kunit)]
+pub(crate) fn bind_in_table<T: Transport>(
+    table: &mut KVec<(u32, ARef<TransportEndpoint<T>>)>,
+    src: u32,
+    ept: NewTransportEndpoint<T>,
+) -> Result<u32> {
+    let addr = if src == ADDR_ANY {
+        1024 + table.len() as u32
+    } else {
+        src
+    };
+    if table.iter().any(|(a, _)| *a == addr) {
+        return Err(EBUSY);
+    }
+    table.push((addr, ept.at(addr)), GFP_KERNEL)?;
+    Ok(addr)
+}
+
 #[cfg(rpmsg_rs_kunit)]
 #[kunit_tests(rpmsg_rs_transport)]
 mod tests {
@@ -712,17 +732,7 @@ mod tests {
             false
         }
         fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32> {
-            let mut bound = this.bound.lock();
-            let addr = if src == ADDR_ANY {
-                1024 + bound.len() as u32
-            } else {
-                src
-            };
-            if bound.iter().any(|(a, _)| *a == addr) {
-                return Err(EBUSY);
-            }
-            bound.push((addr, ept.at(addr)), GFP_KERNEL)?;
-            Ok(addr)
+            bind_in_table(&mut this.bound.lock(), src, ept)
         }
         fn unbind(this: &Arc<Self>, addr: u32) {
             this.bound.lock().retain(|(a, _)| *a != addr);

@@ -761,7 +761,8 @@ mod tests {
     };
 
     const CHANNEL: &CStr = c"rpmsg-rs-kunit";
-    /// The address the bus gives the first endpoint bound at `ADDR_ANY`.
+    /// The address the bus gives the first endpoint bound at `ADDR_ANY`
+    /// (`transport::bind_in_table`).
     const FIRST_ADDR: u32 = 1024;
     /// Where the driver creates an endpoint of its own.
     const EXTRA_ADDR: u32 = 2000;
@@ -788,17 +789,7 @@ mod tests {
             false
         }
         fn bind(this: &Arc<Self>, src: u32, ept: NewTransportEndpoint<Self>) -> Result<u32> {
-            let mut bound = this.bound.lock();
-            let addr = if src == ADDR_ANY {
-                FIRST_ADDR + bound.len() as u32
-            } else {
-                src
-            };
-            if bound.iter().any(|(a, _)| *a == addr) {
-                return Err(EBUSY);
-            }
-            bound.push((addr, ept.at(addr)), GFP_KERNEL)?;
-            Ok(addr)
+            transport::bind_in_table(&mut this.bound.lock(), src, ept)
         }
         fn unbind(this: &Arc<Self>, addr: u32) {
             this.bound.lock().retain(|(a, _)| *a != addr);
@@ -1031,18 +1022,8 @@ mod tests {
         let ids = unsafe { core::slice::from_raw_parts(drv.id_table, 3) };
         assert!(ids[1].name[..CHANNEL.to_bytes().len()] == *CHANNEL.to_bytes());
         assert_eq!(ids[2].name[0], 0);
-        // Probes find the registration's context from their driver.
-        // SAFETY: `drv.drv` belongs to `reg`, which outlives `ctx`.
-        let ctx = unsafe { Registration::<Unbound>::context_of(&raw const drv.drv) };
-        assert!(core::ptr::eq(ctx, reg.context()));
-        assert_eq!(*ctx, 7);
-        // A second driver of the same name is refused until the first goes.
-        let again = KBox::pin_init(Registration::<Unbound>::new(module, 8), GFP_KERNEL);
-        assert!(matches!(again, Err(e) if e == EBUSY));
-        drop(reg);
-        let again = KBox::pin_init(Registration::<Unbound>::new(module, 9), GFP_KERNEL)?;
-        assert_eq!(*again.context(), 9);
-        Ok(())
+        assert_eq!(*reg.context(), 7);
+        driver::check_context_and_unique_name(module, reg)
     }
 
     #[test]

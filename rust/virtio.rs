@@ -1055,19 +1055,7 @@ mod tests {
         assert!(drv.probe.is_some() && drv.remove.is_some() && drv.validate.is_some());
         // SAFETY: `drv.driver.name` is our NUL-terminated `'static` name.
         assert!(unsafe { CStr::from_char_ptr(drv.driver.name) } == Unbound::NAME);
-        // Probes find the registration's context from their driver.
-        // SAFETY: `drv.driver` belongs to `reg`, which outlives `ctx`.
-        let ctx = unsafe { Registration::<Unbound>::context_of(&raw const drv.driver) };
-        assert!(core::ptr::eq(ctx, reg.context()));
-        assert_eq!(*ctx, 7);
-
-        // The driver core refuses a second driver of the same name...
-        let again = KBox::pin_init(Registration::<Unbound>::new(module, 8), GFP_KERNEL);
-        assert!(matches!(again, Err(e) if e == EBUSY));
-        // ...and takes it once the first is unregistered.
-        drop(reg);
-        let again = KBox::pin_init(Registration::<Unbound>::new(module, 9), GFP_KERNEL)?;
-        assert_eq!(*again.context(), 9);
-        Ok(())
+        assert_eq!(*reg.context(), 7);
+        driver::check_context_and_unique_name(module, reg)
     }
 }
