@@ -35,7 +35,7 @@ impl Vrp {
         let vrp: Arc<Vrp> = (*this).into();
         if ns.destroy {
             vrp_log!(
-                dev_info,
+                pr_info,
                 this,
                 "destroying channel {} addr {:#x}\n",
                 ns.name.as_str(),
@@ -43,11 +43,11 @@ impl Vrp {
             );
             acct.stats.ns_destroyed += 1;
             if Channel::unregister(&vrp, &info).is_err() {
-                vrp_log!(dev_err, this, "rpmsg_destroy_channel failed\n");
+                vrp_log!(pr_err, this, "rpmsg_destroy_channel failed\n");
             }
         } else {
             vrp_log!(
-                dev_info,
+                pr_info,
                 this,
                 "creating channel {} addr {:#x}\n",
                 ns.name.as_str(),
@@ -55,7 +55,7 @@ impl Vrp {
             );
             acct.stats.ns_created += 1;
             if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
-                vrp_log!(dev_err, this, "rpmsg_create_channel failed: {:?}\n", e);
+                vrp_log!(pr_err, this, "rpmsg_create_channel failed: {:?}\n", e);
             }
         }
     }

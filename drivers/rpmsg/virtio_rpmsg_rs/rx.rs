@@ -73,13 +73,13 @@ impl Vrp {
         if let Verdict::Print { suppressed } = acct.ratelimit.check(self.now_ms()) {
             if suppressed > 0 {
                 vrp_log!(
-                    dev_warn,
+                    pr_warn,
                     self,
                     "{} messages about bad frames suppressed\n",
                     suppressed
                 );
             }
-            vrp_log!(dev_warn, self, "{}\n", args);
+            vrp_log!(pr_warn, self, "{}\n", args);
         }
     }
 
@@ -109,7 +109,7 @@ impl Vrp {
                 .add_buf(bufs, this.rx_off(idx), this.sizes.rx, false, token)
                 .is_err()
             {
-                vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
+                vrp_log!(pr_err, this, "cannot repost rx buffer {}\n", idx);
             }
             handled += 1;
         }
@@ -119,7 +119,7 @@ impl Vrp {
         if acct.stats.ring_broken == 0 && vq.is_broken() {
             acct.stats.ring_broken = 1;
             vrp_log!(
-                dev_err,
+                pr_err,
                 this,
                 "the remote corrupted the receive ring: queue stopped until the device is reset\n"
             );

@@ -106,7 +106,7 @@ impl Vrp {
     ) -> Result {
         if src == ADDR_ANY || dst == ADDR_ANY {
             vrp_log!(
-                dev_err,
+                pr_err,
                 this,
                 "invalid addr (src {:#x}, dst {:#x})\n",
                 src,
@@ -115,7 +115,7 @@ impl Vrp {
             return Err(EINVAL);
         }
         if data.len() > this.mtu() {
-            vrp_log!(dev_err, this, "message is too big ({})\n", data.len());
+            vrp_log!(pr_err, this, "message is too big ({})\n", data.len());
             return Err(EMSGSIZE);
         }
         let hdr = Header {
@@ -182,7 +182,7 @@ impl Vrp {
                 // Upstream returns -ERESTARTSYS here too, which reaches
                 // userspace as errno 512 since no signal is pending.
                 CondVarTimeoutResult::Timeout => {
-                    vrp_log!(dev_err, this, "timeout waiting for a tx buffer\n");
+                    vrp_log!(pr_err, this, "timeout waiting for a tx buffer\n");
                     return Err(ETIMEDOUT);
                 }
             }
