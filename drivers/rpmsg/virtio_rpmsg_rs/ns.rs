@@ -6,6 +6,7 @@
 use super::rx::RxAccount;
 use super::Vrp;
 use crate::proto::msg::NsMsg;
+use crate::rpmsg_rs::num::bump;
 use crate::rpmsg_rs::rpmsg::{Channel, ChannelKind, ADDR_ANY};
 use crate::rpmsg_rs::rpmsg_core::ChannelInfo;
 use kernel::{
@@ -18,7 +19,7 @@ impl Vrp {
         let ns = match NsMsg::parse(payload) {
             Ok(ns) => ns,
             Err(e) => {
-                acct.stats.ns_bad += 1;
+                bump(&mut acct.stats.ns_bad);
                 this.complain(
                     acct,
                     fmt!(
@@ -41,7 +42,7 @@ impl Vrp {
                 ns.name.as_str(),
                 ns.addr
             );
-            acct.stats.ns_destroyed += 1;
+            bump(&mut acct.stats.ns_destroyed);
             if Channel::unregister(&vrp, &info).is_err() {
                 vrp_log!(pr_err, this, "rpmsg_destroy_channel failed\n");
             }
@@ -53,7 +54,7 @@ impl Vrp {
                 ns.name.as_str(),
                 ns.addr
             );
-            acct.stats.ns_created += 1;
+            bump(&mut acct.stats.ns_created);
             if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
                 vrp_log!(pr_err, this, "rpmsg_create_channel failed: {:?}\n", e);
             }

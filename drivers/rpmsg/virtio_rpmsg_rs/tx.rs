@@ -5,6 +5,7 @@
 
 use super::{SharedBuffer, Virtqueue, Vrp};
 use crate::proto::msg::{Header, HEADER_LEN};
+use crate::rpmsg_rs::num::bump;
 use crate::rpmsg_rs::rpmsg::{Transport, ADDR_ANY};
 use crate::rpmsg_rs::uapi::EPOLLOUT;
 use kernel::{
@@ -134,7 +135,7 @@ impl Vrp {
                 // (which queues on the reset device), the message is
                 // accepted and lost; unlike upstream, it is counted. Writes
                 // fail with EPIPE once the client destroyed its endpoint.
-                tx.dropped_removed += 1;
+                bump(&mut tx.dropped_removed);
                 return Ok(());
             }
             if let Some(idx) = this.get_tx_buf(&mut tx) {
@@ -146,7 +147,7 @@ impl Vrp {
                 bufs.write(off, &hdr.to_bytes())?;
                 bufs.write(off + HEADER_LEN, data)?;
                 vq.add_buf(bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
-                *msgs += 1;
+                bump(msgs);
                 break vq.kick_prepare();
             }
             if !wait {
