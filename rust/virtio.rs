@@ -793,12 +793,11 @@ unsafe extern "C" fn probe_cb<T: Driver>(vdev: *mut bindings::virtio_device) -> 
 
 fn probe<T: Driver>(dev: &Device) -> Result {
     let n = T::VQ_NAMES.len();
-    let callbacks = vq_callbacks::<T>();
     let mut info: [bindings::virtqueue_info; VQ_MAX] =
         core::array::from_fn(|i| match T::VQ_NAMES.get(i) {
             Some(name) => bindings::virtqueue_info {
                 name: name.as_char_ptr(),
-                callback: Some(callbacks[i]),
+                callback: Some(vq_cb::<T>),
                 ctx: false,
             },
             None => bindings::virtqueue_info::default(),
@@ -896,22 +895,17 @@ unsafe extern "C" fn remove_cb<T: Driver>(vdev: *mut bindings::virtio_device) {
 /// Most virtqueues a driver may have.
 const VQ_MAX: usize = 4;
 
-/// One trampoline per virtqueue index: C callbacks carry no argument to
-/// tell them apart.
-const fn vq_callbacks<T: Driver>() -> [unsafe extern "C" fn(*mut bindings::virtqueue); VQ_MAX] {
-    [vq_cb::<T, 0>, vq_cb::<T, 1>, vq_cb::<T, 2>, vq_cb::<T, 3>]
-}
-
 /// # Safety
 ///
 /// Called by the virtio core for a virtqueue of our device.
-unsafe extern "C" fn vq_cb<T: Driver, const I: usize>(vq: *mut bindings::virtqueue) {
+unsafe extern "C" fn vq_cb<T: Driver>(vq: *mut bindings::virtqueue) {
     // SAFETY: The core passes a live virtqueue of a live device, whose
-    // `vdev` is fixed at creation.
-    let vdev = unsafe { (*vq).vdev };
+    // `vdev` and `index` (the queue's position in `find_vqs`, which is
+    // `VQ_NAMES`' order) are fixed at creation.
+    let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
     // SAFETY: `vdev` is a live device of our driver (its queue calls back).
     if let Some(data) = unsafe { driver_data::<T>(vdev) } {
-        T::vq_callback(data, I);
+        T::vq_callback(data, index as usize);
     }
 }
 

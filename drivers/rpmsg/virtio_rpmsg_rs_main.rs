@@ -71,12 +71,11 @@ const MAX_BUFS: usize = 512;
 const RX_VQ: usize = 0;
 const TX_VQ: usize = 1;
 
-/// Logs against the virtio device while it exists.
+/// Logs against the virtio device while it exists: `vrp_log!(pr_err, vrp,
+/// ...)` with a `kernel::device::Device` printing method.
 macro_rules! vrp_log {
-    ($mac:ident, $vrp:expr, $($arg:tt)*) => {
-        if let Some(dev) = $vrp.dev() {
-            $mac!(dev, $($arg)*);
-        }
+    ($method:ident, $vrp:expr, $($arg:tt)*) => {
+        $vrp.log(kernel::device::Device::$method, fmt!($($arg)*))
     };
 }
 
@@ -180,6 +179,19 @@ fn check_offer(vdev: &virtio::Device) -> Result<BufSizes, OfferError> {
 impl Vrp {
     fn dev(&self) -> Option<ARef<kernel::device::Device>> {
         self.vdev.lock().clone()
+    }
+
+    /// [`vrp_log!`]'s body, out of line: every message shares one copy of
+    /// taking and dropping the device reference.
+    #[inline(never)]
+    fn log(
+        &self,
+        print: fn(&kernel::device::Device, core::fmt::Arguments<'_>),
+        args: core::fmt::Arguments<'_>,
+    ) {
+        if let Some(dev) = self.dev() {
+            print(&dev, args);
+        }
     }
 }
 
@@ -330,7 +342,7 @@ impl virtio::Driver for Vrp {
         if let Some(vq) = this.rx.lock().vq.as_mut() {
             vq.kick();
         }
-        vrp_log!(dev_info, this, "rpmsg host is online\n");
+        vrp_log!(pr_info, this, "rpmsg host is online\n");
     }
 
     fn vq_callback(this: ArcBorrow<'_, Self>, index: usize) {

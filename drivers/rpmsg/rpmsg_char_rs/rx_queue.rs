@@ -4,7 +4,7 @@
 //! readers and pollers wait on it. Its ring is `proto::ring` (host-tested).
 
 use crate::proto::ring::{Ring, Slots};
-use crate::rpmsg_rs::num::U64;
+use crate::rpmsg_rs::num::{bump, U64};
 use crate::rpmsg_rs::rpmsg_driver::{ClientDevice, Handler};
 use core::fmt;
 use kernel::{
@@ -96,10 +96,10 @@ impl Handler for RxQueue {
             let mut q = self.queue.lock();
             if q.ring.push(msg, self.max).is_err() {
                 // A reader that does not read costs us no more memory.
-                q.dropped += 1;
+                bump(&mut q.dropped);
                 return Err(ENOBUFS);
             }
-            q.received += 1;
+            bump(&mut q.received);
             (core::mem::take(&mut q.reader_asleep), q.polled)
         };
         // One wake-up per sleep: a woken reader that has not run yet needs

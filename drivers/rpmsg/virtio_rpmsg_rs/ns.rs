@@ -6,6 +6,7 @@
 use super::rx::RxAccount;
 use super::Vrp;
 use crate::proto::msg::NsMsg;
+use crate::rpmsg_rs::num::bump;
 use crate::rpmsg_rs::rpmsg::{Channel, ChannelKind, ADDR_ANY};
 use crate::rpmsg_rs::rpmsg_core::ChannelInfo;
 use kernel::{
@@ -18,7 +19,7 @@ impl Vrp {
         let ns = match NsMsg::parse(payload) {
             Ok(ns) => ns,
             Err(e) => {
-                acct.stats.ns_bad += 1;
+                bump(&mut acct.stats.ns_bad);
                 this.complain(
                     acct,
                     fmt!(
@@ -35,27 +36,27 @@ impl Vrp {
         let vrp: Arc<Vrp> = (*this).into();
         if ns.destroy {
             vrp_log!(
-                dev_info,
+                pr_info,
                 this,
                 "destroying channel {} addr {:#x}\n",
                 ns.name.as_str(),
                 ns.addr
             );
-            acct.stats.ns_destroyed += 1;
+            bump(&mut acct.stats.ns_destroyed);
             if Channel::unregister(&vrp, &info).is_err() {
-                vrp_log!(dev_err, this, "rpmsg_destroy_channel failed\n");
+                vrp_log!(pr_err, this, "rpmsg_destroy_channel failed\n");
             }
         } else {
             vrp_log!(
-                dev_info,
+                pr_info,
                 this,
                 "creating channel {} addr {:#x}\n",
                 ns.name.as_str(),
                 ns.addr
             );
-            acct.stats.ns_created += 1;
+            bump(&mut acct.stats.ns_created);
             if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
-                vrp_log!(dev_err, this, "rpmsg_create_channel failed: {:?}\n", e);
+                vrp_log!(pr_err, this, "rpmsg_create_channel failed: {:?}\n", e);
             }
         }
     }

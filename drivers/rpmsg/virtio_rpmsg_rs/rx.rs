@@ -6,6 +6,7 @@
 use super::{SharedBuffer, Virtqueue, Vrp};
 use crate::proto::msg::{Header, MsgError, HEADER_LEN, NS_ADDR};
 use crate::proto::ratelimit::{RateLimit, Verdict};
+use crate::rpmsg_rs::num::bump;
 use core::fmt;
 use kernel::{
     prelude::*,
@@ -73,13 +74,13 @@ impl Vrp {
         if let Verdict::Print { suppressed } = acct.ratelimit.check(self.now_ms()) {
             if suppressed > 0 {
                 vrp_log!(
-                    dev_warn,
+                    pr_warn,
                     self,
                     "{} messages about bad frames suppressed\n",
                     suppressed
                 );
             }
-            vrp_log!(dev_warn, self, "{}\n", args);
+            vrp_log!(pr_warn, self, "{}\n", args);
         }
     }
 
@@ -95,7 +96,7 @@ impl Vrp {
         let (Some(vq), Some(bufs)) = (vq.as_mut(), bufs.as_deref()) else {
             return;
         };
-        let mut handled = 0;
+        let mut handled = false;
         while let Some((token, used)) = vq.get_buf() {
             // Tokens are ours (buffer index + 1); the ring already checked
             // that the remote returned a buffer we gave it.
@@ -109,17 +110,17 @@ impl Vrp {
                 .add_buf(bufs, this.rx_off(idx), this.sizes.rx, false, token)
                 .is_err()
             {
-                vrp_log!(dev_err, this, "cannot repost rx buffer {}\n", idx);
+                vrp_log!(pr_err, this, "cannot repost rx buffer {}\n", idx);
             }
-            handled += 1;
+            handled = true;
         }
-        if handled > 0 {
+        if handled {
             vq.kick();
         }
         if acct.stats.ring_broken == 0 && vq.is_broken() {
             acct.stats.ring_broken = 1;
             vrp_log!(
-                dev_err,
+                pr_err,
                 this,
                 "the remote corrupted the receive ring: queue stopped until the device is reset\n"
             );
@@ -136,7 +137,7 @@ impl Vrp {
     ) {
         let used = used as usize;
         if !(HEADER_LEN..=this.sizes.rx).contains(&used) {
-            acct.stats.dropped_bad_len += 1;
+            bump(&mut acct.stats.dropped_bad_len);
             this.complain(
                 acct,
                 fmt!("dropped rx buffer {idx}: used length {used} out of range"),
@@ -153,7 +154,7 @@ impl Vrp {
         let hdr = match Header::parse(msg) {
             Ok(hdr) => hdr,
             Err(MsgError::BadLength) | Err(_) => {
-                acct.stats.dropped_bad_hdr += 1;
+                bump(&mut acct.stats.dropped_bad_hdr);
                 this.complain(
                     acct,
                     fmt!("dropped message: header length beyond the {used} bytes received"),
@@ -169,7 +170,7 @@ impl Vrp {
         }
         let ept = this.endpoints.lock().get(&hdr.dst).cloned();
         let Some(ept) = ept else {
-            acct.stats.dropped_no_ept += 1;
+            bump(&mut acct.stats.dropped_no_ept);
             this.complain(
                 acct,
                 fmt!(
@@ -180,9 +181,9 @@ impl Vrp {
             );
             return;
         };
-        acct.stats.msgs += 1;
+        bump(&mut acct.stats.msgs);
         if ept.deliver(payload, hdr.src).is_err() {
-            acct.stats.dropped_cb_error += 1;
+            bump(&mut acct.stats.dropped_cb_error);
         }
     }
 }

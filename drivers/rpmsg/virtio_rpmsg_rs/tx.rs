@@ -5,6 +5,7 @@
 
 use super::{SharedBuffer, Virtqueue, Vrp};
 use crate::proto::msg::{Header, HEADER_LEN};
+use crate::rpmsg_rs::num::bump;
 use crate::rpmsg_rs::rpmsg::{Transport, ADDR_ANY};
 use crate::rpmsg_rs::uapi::EPOLLOUT;
 use kernel::{
@@ -106,7 +107,7 @@ impl Vrp {
     ) -> Result {
         if src == ADDR_ANY || dst == ADDR_ANY {
             vrp_log!(
-                dev_err,
+                pr_err,
                 this,
                 "invalid addr (src {:#x}, dst {:#x})\n",
                 src,
@@ -115,7 +116,7 @@ impl Vrp {
             return Err(EINVAL);
         }
         if data.len() > this.mtu() {
-            vrp_log!(dev_err, this, "message is too big ({})\n", data.len());
+            vrp_log!(pr_err, this, "message is too big ({})\n", data.len());
             return Err(EMSGSIZE);
         }
         let hdr = Header {
@@ -134,7 +135,7 @@ impl Vrp {
                 // (which queues on the reset device), the message is
                 // accepted and lost; unlike upstream, it is counted. Writes
                 // fail with EPIPE once the client destroyed its endpoint.
-                tx.dropped_removed += 1;
+                bump(&mut tx.dropped_removed);
                 return Ok(());
             }
             if let Some(idx) = this.get_tx_buf(&mut tx) {
@@ -146,7 +147,7 @@ impl Vrp {
                 bufs.write(off, &hdr.to_bytes())?;
                 bufs.write(off + HEADER_LEN, data)?;
                 vq.add_buf(bufs, off, HEADER_LEN + data.len(), true, idx + 1)?;
-                *msgs += 1;
+                bump(msgs);
                 break vq.kick_prepare();
             }
             if !wait {
@@ -182,7 +183,7 @@ impl Vrp {
                 // Upstream returns -ERESTARTSYS here too, which reaches
                 // userspace as errno 512 since no signal is pending.
                 CondVarTimeoutResult::Timeout => {
-                    vrp_log!(dev_err, this, "timeout waiting for a tx buffer\n");
+                    vrp_log!(pr_err, this, "timeout waiting for a tx buffer\n");
                     return Err(ETIMEDOUT);
                 }
             }
