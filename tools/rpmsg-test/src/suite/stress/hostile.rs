@@ -11,6 +11,8 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,8 +31,12 @@ use crate::uapi::{self, EndpointInfo, RPMSG_ADDR_ANY, RPMSG_NAME_SIZE};
 
 /// Names of everything a hostile process creates start with this.
 const PREFIX: &str = "rt-hx-";
-/// No single call may take longer (all descriptors are non-blocking).
+/// No single call may take longer (all descriptors are non-blocking),
+/// stalls of the whole guest left out.
 const OP_BOUND: Duration = Duration::from_secs(5);
+/// An operation still running after this long has its kernel stack
+/// sampled, which a failure report then shows.
+const OP_SAMPLE_AFTER: Duration = Duration::from_secs(2);
 const MAX_FDS: usize = 16;
 
 /// The rpmsg device nodes there are now.
@@ -158,8 +164,101 @@ impl Upstream {
     }
 }
 
+/// Watches a hostile process's operations from a thread of its own that
+/// only sleeps: an operation that runs longer than [`OP_SAMPLE_AFTER`] has
+/// the kernel stack of the process's main thread read from `/proc`, so
+/// that a call that hangs says where; a sleep that overruns by far means
+/// the whole guest stood still (under TCG, its host did not run it), time
+/// no call is to blame for.
+struct OpWatch {
+    /// The number of the operation in progress plus one; 0 between them.
+    current: AtomicU32,
+    /// The operation whose stack was sampled, and the stack.
+    sample: Mutex<Option<(u32, String)>>,
+    /// Milliseconds the watcher overslept in all, and its longest stall.
+    stalled_ms: AtomicU64,
+    longest_stall_ms: AtomicU64,
+}
+
+/// The watcher's period; a sleep longer than a second over it is a stall.
+const WATCH_TICK: Duration = Duration::from_millis(250);
+
+impl OpWatch {
+    fn start() -> Arc<OpWatch> {
+        let w = Arc::new(OpWatch {
+            current: AtomicU32::new(0),
+            sample: Mutex::new(None),
+            stalled_ms: AtomicU64::new(0),
+            longest_stall_ms: AtomicU64::new(0),
+        });
+        let watch = w.clone();
+        let stack = format!("/proc/{}/stack", std::process::id());
+        thread::spawn(move || {
+            let mut seen = (0, Instant::now());
+            loop {
+                let slept = Instant::now();
+                thread::sleep(WATCH_TICK);
+                let over = slept.elapsed().saturating_sub(WATCH_TICK);
+                if over > Duration::from_secs(1) {
+                    let ms = over.as_millis() as u64;
+                    watch.stalled_ms.fetch_add(ms, Ordering::AcqRel);
+                    watch.longest_stall_ms.fetch_max(ms, Ordering::AcqRel);
+                }
+                let cur = watch.current.load(Ordering::Acquire);
+                if cur != seen.0 {
+                    seen = (cur, Instant::now());
+                } else if cur != 0 && seen.1.elapsed() > OP_SAMPLE_AFTER {
+                    let frames = fs::read_to_string(&stack).unwrap_or_default();
+                    let frames: Vec<&str> = frames
+                        .lines()
+                        .filter_map(|l| l.split_whitespace().nth(1))
+                        .collect();
+                    *watch.sample.lock().unwrap() = Some((cur - 1, frames.join(" <- ")));
+                    // Once per operation.
+                    seen.1 += Duration::from_secs(3600);
+                }
+            }
+        });
+        w
+    }
+
+    fn stalled(&self) -> Duration {
+        Duration::from_millis(self.stalled_ms.load(Ordering::Acquire))
+    }
+
+    /// Starts operation `op`; returns the stall time so far.
+    fn begin(&self, op: u32) -> Duration {
+        self.current.store(op + 1, Ordering::Release);
+        self.stalled()
+    }
+
+    /// Ends the operation that began when the stall time was
+    /// `stalled_before`; returns the stall time during it.
+    fn end(&self, stalled_before: Duration) -> Duration {
+        self.current.store(0, Ordering::Release);
+        self.stalled().saturating_sub(stalled_before)
+    }
+
+    /// The kernel stack sampled while operation `op` ran, if any.
+    fn stack_of(&self, op: u32) -> Option<String> {
+        match &*self.sample.lock().unwrap() {
+            Some((o, s)) if *o == op => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "guest stalls {:.1} s, longest {:.1} s",
+            self.stalled().as_secs_f64(),
+            self.longest_stall_ms.load(Ordering::Acquire) as f64 / 1000.0
+        )
+    }
+}
+
 pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
     let c_bus = up.c_bus;
+    let watch = OpWatch::start();
     let mut rng = Rng::new(seed);
     let mut fds: Vec<(String, File)> = Vec::new();
     let mut scratch = vec![0u8; 1 << 14];
@@ -170,6 +269,7 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
     let mut errnos: BTreeMap<i32, u64> = BTreeMap::new();
     for i in 0..ops {
         let op = rng.below(10);
+        let stalled_before = watch.begin(i);
         let start = Instant::now();
         let pick = |rng: &mut Rng, fds: &[(String, File)]| {
             (!fds.is_empty()).then(|| rng.below(fds.len() as u64) as usize)
@@ -273,8 +373,17 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
             },
         };
         let took = start.elapsed();
-        if took > OP_BOUND {
-            println!("op {i} ({what}) took {:.1} s", took.as_secs_f64());
+        let stalled = watch.end(stalled_before);
+        if took.saturating_sub(stalled) > OP_BOUND {
+            let stack = watch.stack_of(i);
+            println!(
+                "op {i} ({what}) took {:.1} s ({:.1} s of it a stall of the guest); \
+                 kernel stack after {} s: {}",
+                took.as_secs_f64(),
+                stalled.as_secs_f64(),
+                OP_SAMPLE_AFTER.as_secs(),
+                stack.as_deref().unwrap_or("not sampled")
+            );
             return 1;
         }
         if let Err(e) = r {
@@ -295,7 +404,7 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
             )
         })
         .collect();
-    println!("ops {ops} errors {}", counts.join(","));
+    println!("ops {ops} errors {}; {}", counts.join(","), watch.summary());
     0
 }
 
