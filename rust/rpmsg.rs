@@ -422,17 +422,22 @@ impl<T: Transport> Channel<T> {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// A channel that is not registered: what a test needs to create and
-    /// adopt endpoints through the rpmsg core's operations.
-    #[cfg(rpmsg_rs_kunit)]
-    pub(crate) fn unregistered(transport: &Arc<T>, info: &ChannelInfo) -> Result<KBox<Self>> {
-        let ch = KBox::new(
+    /// A channel device not known to the driver core yet, all zeroes.
+    fn alloc(transport: &Arc<T>) -> Result<KBox<Self>> {
+        Ok(KBox::new(
             Self {
                 raw: Opaque::zeroed(),
                 transport: transport.clone(),
             },
             GFP_KERNEL,
-        )?;
+        )?)
+    }
+
+    /// A channel that is not registered: what a test needs to create and
+    /// adopt endpoints through the rpmsg core's operations.
+    #[cfg(rpmsg_rs_kunit)]
+    pub(crate) fn unregistered(transport: &Arc<T>, info: &ChannelInfo) -> Result<KBox<Self>> {
+        let ch = Self::alloc(transport)?;
         // SAFETY: `ch` is ours alone; these fields are plain data.
         unsafe {
             let raw = ch.raw.get();
@@ -461,13 +466,7 @@ impl<T: Transport> Channel<T> {
         if kind != ChannelKind::Ctrl && Self::exists(transport, info) {
             return Err(EEXIST);
         }
-        let ch = KBox::new(
-            Self {
-                raw: Opaque::zeroed(),
-                transport: transport.clone(),
-            },
-            GFP_KERNEL,
-        )?;
+        let ch = Self::alloc(transport)?;
         let ch = KBox::into_raw(ch);
         // SAFETY: `ch` is a fresh, never-moved allocation; once registration
         // starts, the driver core owns it and frees it via

@@ -74,14 +74,46 @@ const SMALL_WRITE: usize = 512;
 /// Minors per region, as upstream (`MINORMASK + 1`).
 const DEV_MAX: u32 = 1 << 20;
 
-/// What both drivers share: char regions and instance numbers.
+/// The numbers of one kind of device: its char region's minors and the N
+/// of its name (`rpmsgN`, `rpmsg_ctrlN`), each reused lowest first.
+struct DevNumbers {
+    region: Region,
+    minors: Ids,
+    ids: Ids,
+}
+
+impl DevNumbers {
+    fn new(name: &'static CStr) -> Result<Self> {
+        Ok(DevNumbers {
+            region: Region::new(name, DEV_MAX)?,
+            minors: Ids::new(DEV_MAX - 1)?,
+            ids: Ids::new(u32::MAX >> 1)?,
+        })
+    }
+
+    /// A minor and a name number, both or neither; [`Self::free`] gives
+    /// them back.
+    fn alloc(&self) -> Result<(u32, u32)> {
+        let minor = self.minors.alloc()?;
+        match self.ids.alloc() {
+            Ok(id) => Ok((minor, id)),
+            Err(e) => {
+                self.minors.free(minor);
+                Err(e)
+            }
+        }
+    }
+
+    fn free(&self, minor: u32, id: u32) {
+        self.ids.free(id);
+        self.minors.free(minor);
+    }
+}
+
+/// What both drivers share: device numbers and the debugfs directory.
 struct Shared {
-    ept_region: Region,
-    ept_minors: Ids,
-    ept_ids: Ids,
-    ctrl_region: Region,
-    ctrl_minors: Ids,
-    ctrl_ids: Ids,
+    ept: DevNumbers,
+    ctrl: DevNumbers,
     debugfs: debugfs::Dir,
 }
 
@@ -99,12 +131,8 @@ impl kernel::Module for CharModule {
         }
         let shared = Arc::new(
             Shared {
-                ept_region: Region::new(c_str!("rpmsg_char"), DEV_MAX)?,
-                ept_minors: Ids::new(DEV_MAX - 1)?,
-                ept_ids: Ids::new(u32::MAX >> 1)?,
-                ctrl_region: Region::new(c_str!("rpmsg_ctrl"), DEV_MAX)?,
-                ctrl_minors: Ids::new(DEV_MAX - 1)?,
-                ctrl_ids: Ids::new(u32::MAX >> 1)?,
+                ept: DevNumbers::new(c_str!("rpmsg_char"))?,
+                ctrl: DevNumbers::new(c_str!("rpmsg_ctrl"))?,
                 debugfs: debugfs::Dir::new(c_str!("rpmsg_char_rs")),
             },
             GFP_KERNEL,

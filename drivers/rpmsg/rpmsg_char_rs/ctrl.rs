@@ -42,8 +42,7 @@ struct CtrlDev {
 #[pinned_drop]
 impl PinnedDrop for CtrlDev {
     fn drop(self: Pin<&mut Self>) {
-        self.shared.ctrl_ids.free(self.id);
-        self.shared.ctrl_minors.free(self.minor);
+        self.shared.ctrl.free(self.minor, self.id);
     }
 }
 
@@ -117,14 +116,7 @@ impl rpmsg_driver::Driver for CtrlDriver {
     type Context = Arc<Shared>;
 
     fn probe(rpdev: &ClientDevice, shared: &Arc<Shared>) -> Result<Pin<KBox<Self>>> {
-        let minor = shared.ctrl_minors.alloc()?;
-        let id = match shared.ctrl_ids.alloc() {
-            Ok(id) => id,
-            Err(e) => {
-                shared.ctrl_minors.free(minor);
-                return Err(e);
-            }
-        };
+        let (minor, id) = shared.ctrl.alloc()?;
         let ctrl = Arc::pin_init(
             pin_init!(CtrlDev {
                 shared: shared.clone(),
@@ -137,7 +129,7 @@ impl rpmsg_driver::Driver for CtrlDriver {
         )?;
         let chardev = CharDevice::register(
             ctrl.clone(),
-            &shared.ctrl_region,
+            &shared.ctrl.region,
             minor,
             rpdev.as_dev(),
             fmt!("rpmsg_ctrl{id}"),

@@ -68,8 +68,7 @@ pub(crate) struct EptDev {
 #[pinned_drop]
 impl PinnedDrop for EptDev {
     fn drop(self: Pin<&mut Self>) {
-        self.shared.ept_ids.free(self.id);
-        self.shared.ept_minors.free(self.minor);
+        self.shared.ept.free(self.minor, self.id);
     }
 }
 
@@ -86,14 +85,7 @@ impl EptDev {
         // Checked at load: 1..=RX_QUEUE_LEN_MAX.
         let max = module_parameters::rx_queue_len.value() as usize;
         let rx = Arc::pin_init(RxQueue::new(max), GFP_KERNEL)?;
-        let minor = shared.ept_minors.alloc()?;
-        let id = match shared.ept_ids.alloc() {
-            Ok(id) => id,
-            Err(e) => {
-                shared.ept_minors.free(minor);
-                return Err(e);
-            }
-        };
+        let (minor, id) = shared.ept.alloc()?;
         let rx_for_dev = rx.clone();
         let this = Arc::pin_init(
             pin_init!(EptDev {
@@ -111,7 +103,7 @@ impl EptDev {
         )?;
         let chardev = CharDevice::register(
             this.clone(),
-            &shared.ept_region,
+            &shared.ept.region,
             minor,
             parent,
             fmt!("rpmsg{id}"),

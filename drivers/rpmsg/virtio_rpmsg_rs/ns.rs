@@ -34,30 +34,28 @@ impl Vrp {
             return;
         };
         let vrp: Arc<Vrp> = (*this).into();
-        if ns.destroy {
-            vrp_log!(
-                pr_info,
-                this,
-                "destroying channel {} addr {:#x}\n",
-                ns.name.as_str(),
-                ns.addr
-            );
-            bump(&mut acct.stats.ns_destroyed);
-            if Channel::unregister(&vrp, &info).is_err() {
-                vrp_log!(pr_err, this, "rpmsg_destroy_channel failed\n");
-            }
+        // Upstream's messages, both ways.
+        let (doing, verb, counter) = if ns.destroy {
+            ("destroying", "destroy", &mut acct.stats.ns_destroyed)
         } else {
-            vrp_log!(
-                pr_info,
-                this,
-                "creating channel {} addr {:#x}\n",
-                ns.name.as_str(),
-                ns.addr
-            );
-            bump(&mut acct.stats.ns_created);
-            if let Err(e) = Channel::register(&vrp, &info, ChannelKind::Remote) {
-                vrp_log!(pr_err, this, "rpmsg_create_channel failed: {:?}\n", e);
-            }
+            ("creating", "create", &mut acct.stats.ns_created)
+        };
+        vrp_log!(
+            pr_info,
+            this,
+            "{} channel {} addr {:#x}\n",
+            doing,
+            ns.name.as_str(),
+            ns.addr
+        );
+        bump(counter);
+        let res = if ns.destroy {
+            Channel::unregister(&vrp, &info)
+        } else {
+            Channel::register(&vrp, &info, ChannelKind::Remote).map(drop)
+        };
+        if let Err(e) = res {
+            vrp_log!(pr_err, this, "rpmsg_{}_channel failed: {:?}\n", verb, e);
         }
     }
 }
