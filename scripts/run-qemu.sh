@@ -9,8 +9,8 @@
 #   STRESS=short|full                the stress cases' level: MODE=stress (default full), or
 #                                    after the suite with MODE=suite (make check: short)
 #   STRESS_SEED=<n>                  their seed (default: random, printed; reproduces a run)
-#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480 for the suite, +300 with
-#                                    a short stress run after it; 900 for MODE=stress STRESS=short, 5400 for full)
+#   QEMU_TIMEOUT=<s>                 hard limit for the whole run (default 480 for the suite, +600 with
+#                                    a short stress run after it; MODE=stress: 900 short, 1800 ci, 5400 full)
 #   KVM=0|1|auto                     auto: use KVM if a short probe boots (default 0: TCG; x86_64 only)
 #   SHOW_CONSOLE=1                   stream the console to the terminal
 #   QEMU_APPEND="<args>"             more kernel command line (make bench: the TSC's frequency)
@@ -26,9 +26,9 @@ if [ -n "$STRESS" ] && [ -z "${STRESS_SEED:-}" ]; then
 fi
 case "$MODE/$STRESS" in
 stress/full) default_timeout=5400 ;;
-stress/ci) default_timeout=3600 ;;
+stress/ci) default_timeout=1800 ;;
 stress/*) default_timeout=900 ;;
-*/?*) default_timeout=780 ;;
+*/?*) default_timeout=1080 ;;
 *) default_timeout=480 ;;
 esac
 QEMU_TIMEOUT="${QEMU_TIMEOUT:-$default_timeout}" KVM="${KVM:-0}" SHOW_CONSOLE="${SHOW_CONSOLE:-0}"

@@ -287,7 +287,7 @@ pub fn unbind_rebind_close_after_bind(cx: &Ctx) -> Res {
 const WRITE_THROUGH: Duration = Duration::from_secs(10);
 /// Control-device endpoints per round.
 const TEARDOWN_EPTS: usize = 3;
-const TEARDOWN_ROUNDS: u32 = 20;
+const TEARDOWN_ROUNDS: u32 = 12;
 
 /// How often each outcome of the racing operations was seen.
 type Tally = Arc<Mutex<BTreeMap<String, u32>>>;
