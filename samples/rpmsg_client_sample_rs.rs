@@ -13,10 +13,10 @@ use kernel::{c_str, prelude::*, sync::Arc};
 mod rpmsg_rs {
     pub mod bindings;
     pub mod driver;
-    #[allow(dead_code, reason = "ChannelInfo::new is the bus's")]
+    #[expect(dead_code, reason = "ChannelInfo::new is the bus's")]
     pub mod rpmsg_core;
     // The sample uses a part of the client API (one default endpoint).
-    #[allow(dead_code, reason = "the sample uses a part of rust/rpmsg_driver.rs")]
+    #[expect(dead_code, reason = "the sample uses a part of rust/rpmsg_driver.rs")]
     pub mod rpmsg_driver;
 }
 

@@ -26,7 +26,7 @@ use kernel::{
 #[path = "../rust"]
 mod rpmsg_rs {
     pub mod bindings;
-    #[allow(dead_code, reason = "bump is the bus's and the char layer's")]
+    #[expect(dead_code, reason = "bump is the bus's and the char layer's")]
     pub mod num;
     pub mod platform_device;
     pub mod remoteproc;

@@ -17,9 +17,9 @@ mod rpmsg_rs {
     pub mod chrdev;
     pub mod driver;
     pub mod num;
-    #[allow(dead_code, reason = "ChannelInfo::new is the bus's")]
+    #[expect(dead_code, reason = "ChannelInfo::new is the bus's")]
     pub mod rpmsg_core;
-    #[allow(
+    #[expect(
         dead_code,
         reason = "ClientDevice::send, ClientEndpoint::addr are the sample's"
     )]

@@ -34,7 +34,7 @@ mod rpmsg_rs {
     pub mod num;
     pub mod rpmsg;
     pub mod rpmsg_core;
-    #[allow(dead_code, reason = "the bus uses only EPOLLOUT")]
+    #[expect(dead_code, reason = "the bus uses only EPOLLOUT")]
     pub mod uapi;
     pub mod virtio;
 }
