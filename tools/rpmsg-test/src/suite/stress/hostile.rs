@@ -194,7 +194,9 @@ impl OpWatch {
         let watch = w.clone();
         let stack = format!("/proc/{}/stack", std::process::id());
         thread::spawn(move || {
-            let mut seen = (0, Instant::now());
+            // The operation in progress, since when, and whether its stack
+            // was sampled (once per operation).
+            let (mut seen, mut since, mut sampled) = (0, Instant::now(), false);
             loop {
                 let slept = Instant::now();
                 thread::sleep(WATCH_TICK);
@@ -205,17 +207,16 @@ impl OpWatch {
                     watch.longest_stall_ms.fetch_max(ms, Ordering::AcqRel);
                 }
                 let cur = watch.current.load(Ordering::Acquire);
-                if cur != seen.0 {
-                    seen = (cur, Instant::now());
-                } else if cur != 0 && seen.1.elapsed() > OP_SAMPLE_AFTER {
+                if cur != seen {
+                    (seen, since, sampled) = (cur, Instant::now(), false);
+                } else if cur != 0 && !sampled && since.elapsed() > OP_SAMPLE_AFTER {
                     let frames = fs::read_to_string(&stack).unwrap_or_default();
                     let frames: Vec<&str> = frames
                         .lines()
                         .filter_map(|l| l.split_whitespace().nth(1))
                         .collect();
                     *watch.sample.lock().unwrap() = Some((cur - 1, frames.join(" <- ")));
-                    // Once per operation.
-                    seen.1 += Duration::from_secs(3600);
+                    sampled = true;
                 }
             }
         });
