@@ -755,6 +755,11 @@ impl Firmware {
         scratch: &mut [u8],
         notify: &mut Notify,
     ) -> Result<(), VringError> {
+        // While this pass runs, the host need not kick: whatever it adds
+        // meanwhile is seen below. Kicks are turned back on before the last
+        // look, so that a buffer added after it gets one.
+        self.set_kicks(mem, false)?;
+        let mut kicks = false;
         loop {
             let mut progress = false;
             // Name-service faults first in line go out as messages of
@@ -792,8 +797,9 @@ impl Firmware {
             }
             if let Some(mut run) = self.source.filter(|s| s.next < s.count) {
                 let Some(payload) = scratch.get_mut(..usize::from(run.size)) else {
+                    // Dropped: the pass goes on without it.
                     self.source = None;
-                    break;
+                    continue;
                 };
                 while run.next < run.count {
                     fill_source_payload(payload, run.next);
@@ -815,14 +821,32 @@ impl Firmware {
             {
                 progress = true;
             }
-            if !progress {
+            if progress {
+                if kicks {
+                    self.set_kicks(mem, false)?;
+                    kicks = false;
+                }
+            } else if kicks {
                 break;
+            } else {
+                self.set_kicks(mem, true)?;
+                // The flags must be visible before the indices are read
+                // again, or a host that read them as set just before could
+                // add a buffer that nobody serves.
+                mem.mb();
+                kicks = true;
             }
         }
         let Some(q) = &self.queues else { return Ok(()) };
         notify.to_host = notify.to_host && q.to_host.wants_interrupt(mem)?;
         notify.from_host = notify.from_host && q.from_host.wants_interrupt(mem)?;
         Ok(())
+    }
+
+    fn set_kicks<M: DeviceMemory>(&self, mem: &M, on: bool) -> Result<(), VringError> {
+        let Some(q) = &self.queues else { return Ok(()) };
+        q.to_host.set_kicks(mem, on)?;
+        q.from_host.set_kicks(mem, on)
     }
 
     fn to_host_pending<M: DeviceMemory>(&self, mem: &M) -> Result<u16, VringError> {
@@ -1045,7 +1069,7 @@ mod tests {
     use crate::rsc::TABLE_LEN;
     use crate::testmem::TestMem;
     use crate::vring::driver::DriverQueue;
-    use crate::vring::{Layout, DESC_F_WRITE};
+    use crate::vring::{Layout, DESC_F_WRITE, USED_F_NO_NOTIFY};
     use pin_init::InPlaceInit;
     use std::boxed::Box;
     use std::vec::Vec;
@@ -1368,6 +1392,100 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!((st.sink_rx.bytes, st.unknown_dst), (7, 1));
+    }
+
+    /// Shared memory whose first full barrier runs `on_mb`: a host that
+    /// acts at that moment, concurrently with the remote. Logs the 16-bit
+    /// writes to `watch`.
+    struct RacingMem<'a, F: FnMut()> {
+        mem: &'a TestMem,
+        on_mb: core::cell::RefCell<Option<F>>,
+        watch: u64,
+        log: core::cell::RefCell<Vec<u16>>,
+    }
+
+    impl<F: FnMut()> DeviceMemory for RacingMem<'_, F> {
+        fn read(&self, da: u64, buf: &mut [u8]) -> Result<(), crate::mem::OutOfBounds> {
+            self.mem.read(da, buf)
+        }
+        fn write(&self, da: u64, data: &[u8]) -> Result<(), crate::mem::OutOfBounds> {
+            self.mem.write(da, data)
+        }
+        fn read_u16(&self, da: u64) -> Result<u16, crate::mem::OutOfBounds> {
+            self.mem.read_u16(da)
+        }
+        fn read_u32(&self, da: u64) -> Result<u32, crate::mem::OutOfBounds> {
+            self.mem.read_u32(da)
+        }
+        fn read_u64(&self, da: u64) -> Result<u64, crate::mem::OutOfBounds> {
+            self.mem.read_u64(da)
+        }
+        fn write_u16(&self, da: u64, val: u16) -> Result<(), crate::mem::OutOfBounds> {
+            if da == self.watch {
+                self.log.borrow_mut().push(val);
+            }
+            self.mem.write_u16(da, val)
+        }
+        fn write_u32(&self, da: u64, val: u32) -> Result<(), crate::mem::OutOfBounds> {
+            self.mem.write_u32(da, val)
+        }
+        fn contains(&self, da: u64, len: u64) -> bool {
+            self.mem.contains(da, len)
+        }
+        fn rmb(&self) {}
+        fn wmb(&self) {}
+        fn mb(&self) {
+            if let Some(mut f) = self.on_mb.borrow_mut().take() {
+                f();
+            }
+        }
+    }
+
+    /// The remote asks for no kicks while it serves, and turns them back on
+    /// before its last look: a message the host added without a kick,
+    /// because it read the flag just before, is still served.
+    #[test]
+    fn kicks_suppressed_while_serving() {
+        let mut h = Host::new();
+        let sink = h.fw.announce("s", Service::Sink, ADDR_ANY).unwrap();
+        h.driver_ok(FEATURE_NS);
+        h.fw.service(&h.mem);
+        h.receive();
+        assert!(h.tx.kick_wanted(&h.mem) && h.rx.kick_wanted(&h.mem));
+        h.send(0, 1030, sink, b"first");
+        let Host { fw, mem, tx, .. } = &mut h;
+        let flags = tx.used_flags_addr();
+        let mut kicks_on_at_last_look = false;
+        let racing = RacingMem {
+            mem,
+            on_mb: core::cell::RefCell::new(Some(|| {
+                kicks_on_at_last_look = tx.kick_wanted(mem);
+                let hdr = Header {
+                    src: 1030,
+                    dst: sink,
+                    len: 6,
+                    flags: 0,
+                };
+                mem.write(Host::tx_buf(1), &hdr.to_bytes()).unwrap();
+                mem.write(Host::tx_buf(1) + 16, b"second").unwrap();
+                tx.add(mem, 1, Host::tx_buf(1), 22, 0);
+            })),
+            watch: flags,
+            log: core::cell::RefCell::new(Vec::new()),
+        };
+        let n = fw.service(&racing);
+        // Off for the pass, on for the last look, off again for the message
+        // found then, and on at the end.
+        assert_eq!(
+            *racing.log.borrow(),
+            [USED_F_NO_NOTIFY, 0, USED_F_NO_NOTIFY, 0]
+        );
+        drop(racing);
+        assert!(kicks_on_at_last_look);
+        assert!(n.from_host);
+        assert_eq!((h.fw.stats.sink_rx.msgs, h.fw.stats.sink_rx.bytes), (2, 11));
+        assert_eq!(h.tx_done(), 2);
+        assert!(h.tx.kick_wanted(&h.mem) && h.rx.kick_wanted(&h.mem));
     }
 
     #[test]

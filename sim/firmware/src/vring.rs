@@ -15,6 +15,7 @@ pub const DESC_F_NEXT: u16 = 1;
 pub const DESC_F_WRITE: u16 = 2;
 pub const DESC_F_INDIRECT: u16 = 4;
 pub const AVAIL_F_NO_INTERRUPT: u16 = 1;
+pub const USED_F_NO_NOTIFY: u16 = 1;
 
 const DESC_SIZE: u64 = 16;
 /// The largest ring the virtio spec allows.
@@ -241,6 +242,13 @@ impl DeviceQueue {
         mem.mb();
         Ok(mem.read_u16(self.layout.avail)? & AVAIL_F_NO_INTERRUPT == 0)
     }
+
+    /// Asks the driver to kick (`on`) or not to kick after it adds buffers.
+    /// Only a hint: the driver may have read the flags just before.
+    pub fn set_kicks<M: DeviceMemory>(&self, mem: &M, on: bool) -> Result<(), VringError> {
+        mem.write_u16(self.layout.used, if on { 0 } else { USED_F_NO_NOTIFY })?;
+        Ok(())
+    }
 }
 
 /// The driver's side of a ring, for host unit tests of the device side.
@@ -298,6 +306,16 @@ pub mod driver {
             let elem = self.layout.used + 4 + 8 * slot;
             self.last_used = self.last_used.wrapping_add(1);
             Some((mem.read_u32(elem).unwrap(), mem.read_u32(elem + 4).unwrap()))
+        }
+
+        /// Where the device's flags (`USED_F_*`) are.
+        pub fn used_flags_addr(&self) -> u64 {
+            self.layout.used
+        }
+
+        /// Whether the device wants a kick for buffers added now.
+        pub fn kick_wanted<M: DeviceMemory>(&self, mem: &M) -> bool {
+            mem.read_u16(self.layout.used).unwrap() & USED_F_NO_NOTIFY == 0
         }
 
         pub fn set_no_interrupt<M: DeviceMemory>(&self, mem: &M, on: bool) {
@@ -433,5 +451,17 @@ mod tests {
         assert_eq!(dev.wants_interrupt(&mem), Ok(true));
         drv.set_no_interrupt(&mem, true);
         assert_eq!(dev.wants_interrupt(&mem), Ok(false));
+    }
+
+    #[test]
+    fn kick_suppression() {
+        let (mem, dev, drv) = setup(4);
+        assert!(drv.kick_wanted(&mem));
+        dev.set_kicks(&mem, false).unwrap();
+        assert!(!drv.kick_wanted(&mem));
+        // The used index is left alone.
+        assert_eq!(dev.intact(&mem), Ok(true));
+        dev.set_kicks(&mem, true).unwrap();
+        assert!(drv.kick_wanted(&mem));
     }
 }
