@@ -14,6 +14,9 @@
 #   BENCH_CASES=echo,sink,source,bulk  which cases run (default all of them)
 #   BENCH_PROFILE=<n>              sample the kernel during each case and print
 #                                  its <n> busiest functions (profile.txt)
+#   BENCH_ICOUNT=1|0               1 (default): the guest's time counts its
+#                                  instructions (QEMU -icount), independent of
+#                                  the host's load; 0: the host's wall clock
 #   BENCH_SIZE_ARCHS="x86_64 arm"  architectures whose module sizes are reported
 #                                  (each needs its bench kernel, built once)
 #   BENCH_OUT=<dir>                where the results go (default: the clone's
@@ -25,6 +28,8 @@ export KFLAVOUR=bench
 BENCH_ROUNDS="${BENCH_ROUNDS:-4}" BENCH_RTTS="${BENCH_RTTS:-10000}" BENCH_MSGS="${BENCH_MSGS:-50000}"
 BENCH_SIZE_ARCHS="${BENCH_SIZE_ARCHS:-x86_64 arm}"
 BENCH_CASES="${BENCH_CASES:-echo,sink,source,bulk}" BENCH_PROFILE="${BENCH_PROFILE:-0}"
+BENCH_ICOUNT="${BENCH_ICOUNT:-1}"
+[[ "$BENCH_ICOUNT" =~ ^[01]$ ]] || die "BENCH_ICOUNT=$BENCH_ICOUNT: expected 0 or 1"
 out="${BENCH_OUT:-$RUN_DIR/bench/$ARCH}"
 [[ "$BENCH_PROFILE" =~ ^[0-9]+$ ]] || die "BENCH_PROFILE=$BENCH_PROFILE: expected a number"
 for v in BENCH_ROUNDS BENCH_RTTS BENCH_MSGS; do
@@ -41,23 +46,28 @@ report="$CARGO_TARGET_DIR/release/bench-report"
 log "$ARCH: bench kernel, modules and guest tools"
 make -C "$ROOT" --no-print-directory modules tools KDIR= >&2
 
-# Under TCG the guest's TSC is the host's. Told its frequency, the guest
-# kernel need not calibrate it against emulated timers (which fails often
-# enough to leave it on jiffies), and tsc=reliable keeps the clocksource
-# watchdog from dropping it over emulation jitter. The guest checks the
-# clock it ends up with before measuring (rpmsg-bench clock).
+# Under TCG the guest's TSC is the host's, or with icount the instruction
+# count (1 GHz). Told its frequency, the guest kernel need not calibrate it
+# against emulated timers (which fails often enough to leave it on
+# jiffies), and tsc=reliable keeps the clocksource watchdog from dropping it
+# over emulation jitter. The guest checks the clock it ends up with before
+# measuring (rpmsg-bench clock).
 append=""
 if [ "$ARCH" = x86_64 ]; then
 	[ "$(uname -m)" = x86_64 ] || die "an x86_64 guest's clock needs the host's TSC: run on an x86_64 host"
-	khz="$("$report" tsc-khz)"
+	if [ "$BENCH_ICOUNT" = 1 ]; then
+		khz=1000000
+	else
+		khz="$("$report" tsc-khz)"
+	fi
 	append="tsc_early_khz=$khz tsc=reliable"
-	log "host TSC: $khz kHz"
+	log "guest TSC: $khz kHz"
 fi
 
 log "booting the bench guest: $BENCH_ROUNDS round(s) of $(awk '!/^#/ && NF { print $1 }' "$ROOT/scripts/bench-stacks" | uniq | xargs)"
 guest_rc=0
 STACK=bench MODE=bench BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_OPTS="--rtts $BENCH_RTTS --msgs $BENCH_MSGS --cases $BENCH_CASES --profile $BENCH_PROFILE" \
-	QEMU_APPEND="$append" QEMU_TIMEOUT="${QEMU_TIMEOUT:-3600}" \
+	QEMU_APPEND="$append" QEMU_ICOUNT="$BENCH_ICOUNT" QEMU_TIMEOUT="${QEMU_TIMEOUT:-3600}" \
 	"$ROOT/scripts/run-qemu.sh" || guest_rc=$?
 cp "$RUN_DIR/$ARCH-bench-bench/ktap.log" "$out/guest.log" 2>/dev/null || true
 cp "$RUN_DIR/$ARCH-bench-bench/console.log" "$out/console.log" 2>/dev/null || true

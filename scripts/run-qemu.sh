@@ -51,6 +51,12 @@ boot() {
 	local qemu=("${QEMU[@]}" -accel "$accel" -nographic -no-reboot
 		-kernel "$kdir/$KIMAGE_PATH" -initrd "$initrd" -append "$cmdline"
 		-serial mon:stdio -serial "file:$dir/ktap.log")
+	# QEMU_ICOUNT=1 (make bench): the guest's clock counts instructions,
+	# 1 ns each, and the vCPUs take turns (Documentation/benchmarks.md).
+	if [ "${QEMU_ICOUNT:-0}" = 1 ]; then
+		[ "$accel" = tcg ] || die "QEMU_ICOUNT=1 needs TCG (KVM=0)"
+		qemu+=(-icount shift=0,sleep=off)
+	fi
 	set +e
 	# The BIOS resets and clears the terminal: drop escape sequences.
 	timeout -k 5 "$limit" "${qemu[@]}" < /dev/null 2>&1 \
