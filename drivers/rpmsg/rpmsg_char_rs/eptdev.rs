@@ -22,19 +22,29 @@ use kernel::{
     iov::{IovIterDest, IovIterSource},
     prelude::*,
     str::BStr,
-    sync::{aref::ARef, new_condvar, new_mutex, poll::PollTable, Arc, ArcBorrow, CondVar, Mutex},
+    sync::{
+        aref::ARef,
+        atomic::{Acquire, Atomic, Full, Relaxed},
+        new_condvar, new_mutex,
+        poll::PollTable,
+        Arc, ArcBorrow, CondVar, Mutex,
+    },
     uaccess::UserSlice,
 };
+
+/// One write in progress, in `EptDev::senders`; at most `SENDERS` of them
+/// (more threads than a system has).
+const SENDER: u32 = 1;
+const SENDERS: u32 = WAITER - 1;
+/// One `take_endpoint` waiting for the writes to end (two at most: release
+/// and destroy).
+const WAITER: u32 = 1 << 24;
 
 /// What an endpoint device's `state` protects.
 pub(crate) struct EptState {
     /// The channel; `None` once the device was destroyed.
     pub(crate) rpdev: Option<ARef<ClientDevice>>,
     ept: Option<Arc<ClientEndpoint<RxQueue>>>,
-    /// Writes in progress, each sending outside the lock through its own
-    /// reference to `ept`: the endpoint is only let go once they are done
-    /// (the core destroys a channel's default endpoint after `remove`).
-    senders: u32,
     chardev: Option<CharDevice<EptDev>>,
 }
 
@@ -58,7 +68,14 @@ pub(crate) struct EptDev {
     /// sleep (writes send without it).
     #[pin]
     pub(crate) state: Mutex<EptState>,
-    /// Signalled when `state.senders` drops to zero.
+    /// Writes in progress (`SENDER` each, added under `state`), each sending
+    /// outside the lock through its own reference to `ept`: the endpoint is
+    /// only let go once they are done (the core destroys a channel's default
+    /// endpoint after `remove`); plus `WAITER` for each `take_endpoint`
+    /// waiting for them. One word, so that the last sender sees a waiter or
+    /// the waiter sees no sender, and a write takes `state` only once.
+    senders: Atomic<u32>,
+    /// Signalled by the last sender while a `take_endpoint` waits.
     #[pin]
     senders_done: CondVar,
     #[pin]
@@ -95,7 +112,8 @@ impl EptDev {
                 minor,
                 default_ept,
                 rx: rx_for_dev,
-                state <- new_mutex!(EptState { rpdev: Some(rpdev.into()), ept: None, senders: 0, chardev: None }),
+                state <- new_mutex!(EptState { rpdev: Some(rpdev.into()), ept: None, chardev: None }),
+                senders: Atomic::new(0),
                 senders_done <- new_condvar!("EptDev::senders_done"),
                 _debugfs <- new_mutex!(None),
             }),
@@ -129,9 +147,14 @@ impl EptDev {
         st: &mut Guard<'_, EptState, MutexBackend>,
     ) -> Option<Arc<ClientEndpoint<RxQueue>>> {
         let ept = st.ept.take();
-        while st.senders > 0 {
-            self.senders_done.wait(st);
+        // No sender starts now (`ept` is gone); the last one still running
+        // sees the mark and wakes us, taking `state` after we slept.
+        if self.senders.fetch_add(WAITER, Full) & SENDERS != 0 {
+            while self.senders.load(Acquire) & SENDERS != 0 {
+                self.senders_done.wait(st);
+            }
         }
+        self.senders.fetch_sub(WAITER, Relaxed);
         ept
     }
 
@@ -266,10 +289,12 @@ impl chrdev::Ops for EptDev {
         // a larger one (the bus may take it, or refuse it with EMSGSIZE)
         // into the heap.
         let mut small = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
-        let mut large = KVec::new();
+        // Only made (and dropped) for a large write.
+        let mut large;
         let buf: &[u8] = match small.get_mut(..len) {
             Some(small) => data.copy_from_iter_raw(small),
             None => {
+                large = KVec::new();
                 data.copy_from_iter_vec(&mut large, GFP_KERNEL)?;
                 &large
             }
@@ -282,21 +307,19 @@ impl chrdev::Ops for EptDev {
         // timeout): it must not hold the lock that read, poll, release and
         // destroy take.
         let ept = {
-            let mut st = this.state.lock();
+            let st = this.state.lock();
             let ept = st.ept.clone().ok_or(EPIPE)?;
-            st.senders += 1;
+            this.senders.fetch_add(SENDER, Relaxed);
             ept
         };
         let res = ept.send_to(buf, this.info.dst, nonblock);
         // Ours goes first: `take_endpoint` hands out the last reference.
         drop(ept);
-        {
-            let mut st = this.state.lock();
-            st.senders -= 1;
-            // Only `take_endpoint` waits, once it has taken the endpoint.
-            if st.senders == 0 && st.ept.is_none() {
-                this.senders_done.notify_all();
-            }
+        let before = this.senders.fetch_sub(SENDER, Full);
+        if before & SENDERS == SENDER && before >= WAITER {
+            // Once `take_endpoint` sleeps, which it does holding `state`.
+            let _st = this.state.lock();
+            this.senders_done.notify_all();
         }
         match res {
             Err(e) if nonblock && e == ENOMEM => Err(EAGAIN),
