@@ -12,6 +12,7 @@
 //! references into it.
 
 use super::bindings;
+use super::volatile::copy_volatile;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -108,27 +109,23 @@ impl SharedMemory {
     /// Copies bytes out of the region.
     pub fn read(&self, off: usize, buf: &mut [u8]) -> Result {
         let src = self.at(off, buf.len(), 1)?;
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: `src..src + buf.len()` is inside the mapping (checked
-            // by `at`), which lives as long as `self`.
-            *b = unsafe { src.add(i).read_volatile() };
-        }
+        // SAFETY: `src..src + buf.len()` is inside the mapping (checked by
+        // `at`), which lives as long as `self`; `buf` is ours and not in it.
+        unsafe { copy_volatile::<false>(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
     /// Copies bytes into the region.
     pub fn write(&self, off: usize, data: &[u8]) -> Result {
         let dst = self.at(off, data.len(), 1)?;
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: As in `read`.
-            unsafe { dst.add(i).write_volatile(*b) };
-        }
+        // SAFETY: As in `read`.
+        unsafe { copy_volatile::<true>(data.as_ptr(), dst, data.len()) };
         Ok(())
     }
 }
 
 macro_rules! le_accessors {
-    ($($read:ident, $write:ident, $ty:ty;)*) => {
+    ($($ty:ty: $read:ident $(, $write:ident)?;)*) => {
         impl SharedMemory {
             $(
                 /// Reads a naturally aligned little-endian value in one access.
@@ -138,22 +135,25 @@ macro_rules! le_accessors {
                     Ok(<$ty>::from_le(unsafe { p.cast::<$ty>().read_volatile() }))
                 }
 
-                /// Writes a naturally aligned little-endian value in one access.
-                pub fn $write(&self, off: usize, val: $ty) -> Result {
-                    let p = self.at(off, size_of::<$ty>(), align_of::<$ty>())?;
-                    // SAFETY: `p` is in the mapping and aligned (checked by `at`).
-                    unsafe { p.cast::<$ty>().write_volatile(val.to_le()) };
-                    Ok(())
-                }
+                $(
+                    /// Writes a naturally aligned little-endian value in one access.
+                    pub fn $write(&self, off: usize, val: $ty) -> Result {
+                        let p = self.at(off, size_of::<$ty>(), align_of::<$ty>())?;
+                        // SAFETY: `p` is in the mapping and aligned (checked by `at`).
+                        unsafe { p.cast::<$ty>().write_volatile(val.to_le()) };
+                        Ok(())
+                    }
+                )?
             )*
         }
     };
 }
 
+// The remote writes no 64-bit field.
 le_accessors! {
-    read_u16, write_u16, u16;
-    read_u32, write_u32, u32;
-    read_u64, write_u64, u64;
+    u16: read_u16, write_u16;
+    u32: read_u32, write_u32;
+    u64: read_u64;
 }
 
 impl Drop for SharedMemory {

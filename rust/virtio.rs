@@ -4,6 +4,7 @@
 //! virtqueues, features, and the coherent DMA memory a driver shares with its
 //! device.
 
+use super::volatile::copy_volatile;
 use super::{bindings, driver};
 use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
@@ -216,54 +217,6 @@ unsafe impl Send for SharedBuffer {}
 // ever created.
 unsafe impl Sync for SharedBuffer {}
 
-/// Word size of the volatile copies.
-const WORD: usize = core::mem::size_of::<usize>();
-
-/// Copies `len` bytes from `src` to `dst` with volatile accesses to the
-/// shared side: whole words where `shared` is word-aligned, bytes for the
-/// rest.
-///
-/// # Safety
-///
-/// `src` must be valid for reads and `dst` for writes of `len` bytes, and
-/// the two must not overlap. If `to_shared`, `dst` is the shared side,
-/// else `src`; the other side is ordinary memory no one else accesses
-/// during the call.
-unsafe fn copy_volatile(src: *const u8, dst: *mut u8, len: usize, to_shared: bool) {
-    let shared = if to_shared {
-        dst as usize
-    } else {
-        src as usize
-    };
-    let head = shared.wrapping_neg() % WORD;
-    let mut i = 0;
-    // SAFETY: Of every access below: `i < len` or `i + WORD <= len`, so
-    // each access lies inside the ranges the caller vouches for; the shared
-    // side's word accesses are aligned because `shared + head` is, and
-    // `i - head` stays a multiple of `WORD`. The private side may be
-    // unaligned: it is accessed with `read_unaligned`/`write_unaligned`.
-    unsafe {
-        while i < len && i < head {
-            dst.add(i).write_volatile(src.add(i).read_volatile());
-            i += 1;
-        }
-        while i + WORD <= len {
-            if to_shared {
-                let w = src.add(i).cast::<usize>().read_unaligned();
-                dst.add(i).cast::<usize>().write_volatile(w);
-            } else {
-                let w = src.add(i).cast::<usize>().read_volatile();
-                dst.add(i).cast::<usize>().write_unaligned(w);
-            }
-            i += WORD;
-        }
-        while i < len {
-            dst.add(i).write_volatile(src.add(i).read_volatile());
-            i += 1;
-        }
-    }
-}
-
 /// Initialises `sg` as a one-entry scatterlist for `len` bytes at `cpu`.
 ///
 /// Buffers may come from a per-device DMA pool over `memremap()`ed
@@ -335,7 +288,7 @@ impl SharedBuffer {
         let src = self.range(off, buf.len())?;
         // SAFETY: `src` is valid for `buf.len()` bytes (checked) and is the
         // shared side; `buf` is ours and cannot overlap device memory.
-        unsafe { copy_volatile(src, buf.as_mut_ptr(), buf.len(), false) };
+        unsafe { copy_volatile::<false>(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -344,7 +297,7 @@ impl SharedBuffer {
         let dst = self.range(off, data.len())?;
         // SAFETY: `dst` is valid for `data.len()` bytes (checked) and is the
         // shared side; `data` is ours and cannot overlap device memory.
-        unsafe { copy_volatile(data.as_ptr(), dst, data.len(), true) };
+        unsafe { copy_volatile::<true>(data.as_ptr(), dst, data.len()) };
         Ok(())
     }
 }
@@ -915,50 +868,6 @@ unsafe extern "C" fn vq_cb<T: Driver>(vq: *mut bindings::virtqueue) {
 mod tests {
     use super::*;
     use kernel::{alloc::VVec, str::CStrExt};
-
-    #[test]
-    fn volatile_copies_at_every_alignment() {
-        const LEN: usize = 4 * WORD;
-        let mut private = [0u8; LEN + WORD];
-        for (i, b) in private.iter_mut().enumerate() {
-            *b = (i as u8) ^ 0x5a;
-        }
-        for soff in 0..WORD {
-            for poff in 0..WORD {
-                for len in 0..=LEN - WORD {
-                    let mut shared = [0xeeu8; LEN + WORD];
-                    // SAFETY: Both ranges lie inside their arrays (`soff,
-                    // poff < WORD`, `len <= LEN - WORD`), which do not
-                    // overlap; no one else accesses them.
-                    unsafe {
-                        copy_volatile(
-                            private.as_ptr().add(poff),
-                            shared.as_mut_ptr().add(soff),
-                            len,
-                            true,
-                        )
-                    };
-                    assert!(shared[soff..soff + len] == private[poff..poff + len]);
-                    assert!(shared[..soff].iter().all(|&b| b == 0xee));
-                    assert!(shared[soff + len..].iter().all(|&b| b == 0xee));
-
-                    let mut back = [0u8; LEN + WORD];
-                    // SAFETY: As above.
-                    unsafe {
-                        copy_volatile(
-                            shared.as_ptr().add(soff),
-                            back.as_mut_ptr().add(poff),
-                            len,
-                            false,
-                        )
-                    };
-                    assert!(back[poff..poff + len] == private[poff..poff + len]);
-                    assert!(back[..poff].iter().all(|&b| b == 0));
-                    assert!(back[poff + len..].iter().all(|&b| b == 0));
-                }
-            }
-        }
-    }
 
     /// The page an initialised one-entry scatterlist points to.
     fn sg_page(sg: &bindings::scatterlist) -> usize {

@@ -31,6 +31,7 @@ mod rpmsg_rs {
     pub mod platform_device;
     pub mod remoteproc;
     pub mod shmem;
+    pub mod volatile;
     pub mod workqueue;
 }
 
@@ -52,7 +53,7 @@ mod fw {
 }
 
 use fw::firmware::{BufszOffer, Fault, Firmware, FwError, Service, FROM_HOST, MAX_BUF, TO_HOST};
-use fw::mem::{word_split, DeviceMemory, OutOfBounds};
+use fw::mem::{DeviceMemory, OutOfBounds};
 use fw::rsc::{self, VringSpec, CONFIG_ROOM};
 use proto::msg::{Name, ADDR_ANY};
 use rpmsg_rs::num::U64;
@@ -144,11 +145,11 @@ impl RemoteView<'_> {
 impl DeviceMemory for RemoteView<'_> {
     fn read(&self, da: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
         let off = self.offset(da, buf.len())?;
-        read_words(self.0, off, buf).map_err(|_| OutOfBounds)
+        self.0.read(off, buf).map_err(|_| OutOfBounds)
     }
     fn write(&self, da: u64, data: &[u8]) -> Result<(), OutOfBounds> {
         let off = self.offset(da, data.len())?;
-        write_words(self.0, off, data).map_err(|_| OutOfBounds)
+        self.0.write(off, data).map_err(|_| OutOfBounds)
     }
     fn read_u16(&self, da: u64) -> Result<u16, OutOfBounds> {
         self.0
@@ -191,39 +192,6 @@ impl DeviceMemory for RemoteView<'_> {
     fn mb(&self) {
         barrier::mb(barrier::Full);
     }
-}
-
-/// Copies `buf.len()` bytes out of `shm` at `off` in aligned 8-byte
-/// volatile reads where possible (see `word_split`). The mapping is page
-/// aligned, so an offset's alignment is its address's. `to_le_bytes` undoes
-/// the accessor's conversion: the bytes land in memory order.
-fn read_words(shm: &SharedMemory, off: usize, buf: &mut [u8]) -> Result {
-    let (head, words) = word_split(off as u64, buf.len());
-    let (first, rest) = buf.split_at_mut(head);
-    shm.read(off, first)?;
-    let (middle, tail) = rest.split_at_mut(8 * words);
-    let mut at = off + head;
-    for word in middle.chunks_exact_mut(8) {
-        word.copy_from_slice(&shm.read_u64(at)?.to_le_bytes());
-        at += 8;
-    }
-    shm.read(at, tail)
-}
-
-/// Copies `data` into `shm` at `off`, as `read_words` does the other way.
-fn write_words(shm: &SharedMemory, off: usize, data: &[u8]) -> Result {
-    let (head, words) = word_split(off as u64, data.len());
-    let (first, rest) = data.split_at(head);
-    shm.write(off, first)?;
-    let (middle, tail) = rest.split_at(8 * words);
-    let mut at = off + head;
-    for word in middle.chunks_exact(8) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        shm.write_u64(at, u64::from_le_bytes(bytes))?;
-        at += 8;
-    }
-    shm.write(at, tail)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

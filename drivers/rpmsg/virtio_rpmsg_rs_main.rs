@@ -37,6 +37,7 @@ mod rpmsg_rs {
     #[expect(dead_code, reason = "the bus uses only EPOLLOUT")]
     pub mod uapi;
     pub mod virtio;
+    pub mod volatile;
 }
 
 #[allow(unreachable_pub, reason = "pub for every module that mounts it")]

@@ -23,6 +23,7 @@ mod rpmsg_rs {
     pub mod rpmsg_core;
     pub mod rpmsg_driver;
     pub mod virtio;
+    pub mod volatile;
 }
 
 // The wire format, shared with the bus (`rust/proto`).
