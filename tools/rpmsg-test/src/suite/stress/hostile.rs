@@ -34,14 +34,16 @@ const PREFIX: &str = "rt-hx-";
 /// No single call may take longer (all descriptors are non-blocking),
 /// stalls of the whole guest left out.
 const OP_BOUND: Duration = Duration::from_secs(5);
-/// An operation still running after this long has its kernel stack
-/// sampled, which a failure report then shows.
+/// An operation still running after this long has its task sampled
+/// ([`where_blocked`]), which a failure report then shows.
 const OP_SAMPLE_AFTER: Duration = Duration::from_secs(2);
 const MAX_FDS: usize = 16;
 
-/// The rpmsg device nodes there are now.
+/// The rpmsg device nodes there are now, by their class devices: a
+/// listing of /dev would hold the directory's lock against devtmpfs's
+/// thread, which every device the processes create or destroy waits for.
 fn nodes() -> Vec<String> {
-    let Ok(dir) = fs::read_dir("/dev") else {
+    let Ok(dir) = fs::read_dir("/sys/class/rpmsg") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -166,7 +168,7 @@ impl Upstream {
 
 /// Watches a hostile process's operations from a thread of its own that
 /// only sleeps: an operation that runs longer than [`OP_SAMPLE_AFTER`] has
-/// the kernel stack of the process's main thread read from `/proc`, so
+/// the process's main thread sampled from `/proc` ([`where_blocked`]), so
 /// that a call that hangs says where; a sleep that overruns by far means
 /// the whole guest stood still (under TCG, its host did not run it), time
 /// no call is to blame for.
@@ -192,7 +194,7 @@ impl OpWatch {
             longest_stall_ms: AtomicU64::new(0),
         });
         let watch = w.clone();
-        let stack = format!("/proc/{}/stack", std::process::id());
+        let me = format!("/proc/{0}/task/{0}", std::process::id());
         thread::spawn(move || {
             // The operation in progress, since when, and whether its stack
             // was sampled (once per operation).
@@ -210,12 +212,7 @@ impl OpWatch {
                 if cur != seen {
                     (seen, since, sampled) = (cur, Instant::now(), false);
                 } else if cur != 0 && !sampled && since.elapsed() > OP_SAMPLE_AFTER {
-                    let frames = fs::read_to_string(&stack).unwrap_or_default();
-                    let frames: Vec<&str> = frames
-                        .lines()
-                        .filter_map(|l| l.split_whitespace().nth(1))
-                        .collect();
-                    *watch.sample.lock().unwrap() = Some((cur - 1, frames.join(" <- ")));
+                    *watch.sample.lock().unwrap() = Some((cur - 1, where_blocked(&me)));
                     sampled = true;
                 }
             }
@@ -240,7 +237,7 @@ impl OpWatch {
         self.stalled().saturating_sub(stalled_before)
     }
 
-    /// The kernel stack sampled while operation `op` ran, if any.
+    /// What was sampled while operation `op` ran, if anything.
     fn stack_of(&self, op: u32) -> Option<String> {
         match &*self.sample.lock().unwrap() {
             Some((o, s)) if *o == op => Some(s.clone()),
@@ -257,6 +254,60 @@ impl OpWatch {
     }
 }
 
+/// A task's state letter and name, from its `/proc` directory.
+fn task_state(dir: &str) -> Option<(char, String)> {
+    let stat = fs::read_to_string(format!("{dir}/stat")).ok()?;
+    // "pid (comm) S ...": the name may hold spaces and parentheses.
+    let (head, tail) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_owned();
+    Some((tail.trim_start().chars().next()?, comm))
+}
+
+/// The function a task sleeps in, from its `/proc` directory.
+fn wchan(dir: &str) -> String {
+    fs::read_to_string(format!("{dir}/wchan")).map_or_else(|_| "?".into(), |w| w.trim().into())
+}
+
+/// Where the task at `/proc` directory `me` is, for a call that takes too
+/// long: its state, `wchan` and kernel stack (ARMv7 gives no stack of
+/// another task, but a `wchan`), and every other task of the system in
+/// uninterruptible sleep or running, with its `wchan`: what it may wait
+/// for.
+fn where_blocked(me: &str) -> String {
+    let state = task_state(me).map_or('?', |(s, _)| s);
+    let frames = fs::read_to_string(format!("{me}/stack")).unwrap_or_default();
+    let frames: Vec<&str> = frames
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let mut others = Vec::new();
+    let pids = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()));
+    for pid in pids {
+        let Ok(tids) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for tid in tids.filter_map(|e| e.ok()?.file_name().into_string().ok()) {
+            let dir = format!("/proc/{pid}/task/{tid}");
+            if dir == me {
+                continue;
+            }
+            if let Some((s @ ('D' | 'R'), comm)) = task_state(&dir) {
+                others.push(format!("{comm} {s} {}", wchan(&dir)));
+            }
+        }
+    }
+    format!(
+        "state {state}, wchan {}, stack [{}]; others in D or R: [{}]",
+        wchan(me),
+        frames.join(" <- "),
+        others.join(", ")
+    )
+}
+
 pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
     let c_bus = up.c_bus;
     let watch = OpWatch::start();
@@ -268,8 +319,22 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
         return 2;
     };
     let mut errnos: BTreeMap<i32, u64> = BTreeMap::new();
+    // The longest call and what it was: how close the calls came to the
+    // bound, on a guest that passes.
+    let mut longest = (Duration::ZERO, "none", None);
+    let mut longest_listing = Duration::ZERO;
     for i in 0..ops {
         let op = rng.below(10);
+        // What an open picks from, listed outside the timed call, which is
+        // the rpmsg call alone.
+        let all = if op < 2 {
+            let listed = Instant::now();
+            let all = nodes();
+            longest_listing = longest_listing.max(listed.elapsed());
+            all
+        } else {
+            Vec::new()
+        };
         let stalled_before = watch.begin(i);
         let start = Instant::now();
         let pick = |rng: &mut Rng, fds: &[(String, File)]| {
@@ -277,7 +342,6 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
         };
         let (what, r): (&str, io::Result<()>) = match op {
             0 | 1 => {
-                let all = nodes();
                 if fds.len() >= MAX_FDS {
                     fds.remove(0);
                 }
@@ -375,14 +439,17 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
         };
         let took = start.elapsed();
         let stalled = watch.end(stalled_before);
+        if took.saturating_sub(stalled) > longest.0 {
+            longest = (took.saturating_sub(stalled), what, watch.stack_of(i));
+        }
         if took.saturating_sub(stalled) > OP_BOUND {
             let stack = watch.stack_of(i);
             println!(
                 "op {i} ({what}) took {:.1} s ({:.1} s of it a stall of the guest); \
-                 kernel stack after {} s: {}",
+                 after {:.1} s: {}",
                 took.as_secs_f64(),
                 stalled.as_secs_f64(),
-                OP_SAMPLE_AFTER.as_secs(),
+                OP_SAMPLE_AFTER.as_secs_f64(),
                 stack.as_deref().unwrap_or("not sampled")
             );
             return 1;
@@ -405,7 +472,18 @@ pub fn hostile_child(seed: u64, ops: u32, up: Upstream) -> i32 {
             )
         })
         .collect();
-    println!("ops {ops} errors {}; {}", counts.join(","), watch.summary());
+    println!(
+        "ops {ops} errors {}; longest call {:.2} s ({}{}), listing {:.2} s; {}",
+        counts.join(","),
+        longest.0.as_secs_f64(),
+        longest.1,
+        longest
+            .2
+            .map(|s| format!(", after {} ms: {s}", OP_SAMPLE_AFTER.as_millis()))
+            .unwrap_or_default(),
+        longest_listing.as_secs_f64(),
+        watch.summary()
+    );
     0
 }
 
