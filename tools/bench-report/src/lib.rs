@@ -127,6 +127,7 @@ impl Figure {
             "kernel CPU/msg" => per_msg("kcpu_ns"),
             "remote CPU/msg" => per_msg("sim_ns"),
             "stack CPU/msg" => Some(per_msg("kcpu_ns")? - per_msg("sim_ns")?),
+            "switches/msg" => Some(s.num("ctxt")? / s.num("msgs")?.max(1.0)),
             "remote busy" => Some(100.0 * s.num("sim_ns")? / s.num("wall_ns")?),
             _ => None,
         }
@@ -180,6 +181,7 @@ pub fn figures(samples: &[Record]) -> Vec<Figure> {
         } else {
             &[
                 ("stack CPU/msg", "us", Better::Lower),
+                ("switches/msg", "", Better::Lower),
                 ("remote CPU/msg", "us", Better::Lower),
                 ("remote busy", "%", Better::Lower),
             ]
@@ -403,7 +405,7 @@ mod tests {
     fn sample(stack: &str, round: u64, case: &str, p50: u64, wall: u64) -> String {
         format!(
             "BENCH stack={stack} round={round} case={case} size=64 eps=1 n=10 msgs=20 bytes=1280 \
-             wall_ns={wall} kcpu_ns=2000000 ucpu_ns=0 sim_ns=500000 sim_services=3 p50_ns={p50} \
+             wall_ns={wall} kcpu_ns=2000000 ucpu_ns=0 ctxt=50 sim_ns=500000 sim_services=3 p50_ns={p50} \
              p99_ns={} max_ns={} stalls=0 lost=0\r",
             2 * p50,
             3 * p50
@@ -461,6 +463,12 @@ mod tests {
             .unwrap();
         // (2 ms - 0.5 ms) / 20 messages = 75 us.
         assert!((cpu.other_median().unwrap() - 75.0).abs() < 1e-9);
+        let switches = rows
+            .iter()
+            .find(|r| r.figure.metric == "switches/msg")
+            .unwrap();
+        // 50 context switches / 20 messages.
+        assert!((switches.base_median().unwrap() - 2.5).abs() < 1e-9);
         let t = table(&rows);
         assert!(t.contains("echo 64 B p50 (us)"), "{t}");
         assert!(t.contains("0.80"), "{t}");

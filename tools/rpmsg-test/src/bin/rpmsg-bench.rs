@@ -188,10 +188,11 @@ fn clock() -> Res {
 }
 
 /// System-wide CPU time from `/proc/stat`, in ns: `(kernel, user)`, kernel
-/// being system + irq + softirq of all CPUs. That includes the remote's work
-/// items and the host interrupts they raise, which run in kernel threads,
-/// not in this process; the remote's own part is in its `busy_ns`.
-fn cpu_times() -> Res<(u64, u64)> {
+/// being system + irq + softirq of all CPUs, and the context switches so
+/// far. That includes the remote's work items and the host interrupts they
+/// raise, which run in kernel threads, not in this process; the remote's
+/// own part is in its `busy_ns`.
+fn cpu_times() -> Res<(u64, u64, u64)> {
     let text = std::fs::read_to_string("/proc/stat").ctx("read /proc/stat")?;
     let line = text.lines().next().unwrap_or_default();
     let v: Vec<u64> = line
@@ -205,13 +206,18 @@ fn cpu_times() -> Res<(u64, u64)> {
     // SAFETY: sysconf has no memory arguments.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let ns = |ticks: u64| ticks * (1_000_000_000 / hz);
-    Ok((ns(v[2] + v[5] + v[6]), ns(v[0] + v[1])))
+    let ctxt = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ctxt "))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or("/proc/stat: no ctxt line")?;
+    Ok((ns(v[2] + v[5] + v[6]), ns(v[0] + v[1]), ctxt))
 }
 
 /// What a case measured besides its own figures.
 struct Cost {
     start: Instant,
-    cpu: (u64, u64),
+    cpu: (u64, u64, u64),
     sim: Stats,
 }
 
@@ -226,16 +232,18 @@ impl Cost {
         })
     }
 
-    /// `wall_ns`, `kcpu_ns`, `ucpu_ns`, `sim_ns`, and the remote's stats now.
+    /// `wall_ns`, `kcpu_ns`, `ucpu_ns`, `ctxt` (context switches), `sim_ns`,
+    /// and the remote's stats now.
     fn end(&self, sim: &Sim) -> Res<(String, Stats)> {
         let wall = self.start.elapsed();
         let cpu = cpu_times()?;
         let now = sim.stats()?;
         let text = format!(
-            "wall_ns={} kcpu_ns={} ucpu_ns={} sim_ns={} sim_services={}",
+            "wall_ns={} kcpu_ns={} ucpu_ns={} ctxt={} sim_ns={} sim_services={}",
             wall.as_nanos(),
             cpu.0.saturating_sub(self.cpu.0),
             cpu.1.saturating_sub(self.cpu.1),
+            cpu.2.saturating_sub(self.cpu.2),
             now.delta(&self.sim, "busy_ns")?,
             now.delta(&self.sim, "services")?,
         );
