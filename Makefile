@@ -26,12 +26,13 @@ RESULTS := $(shell scripts/lib.sh RESULTS)
 BINDGEN := $(shell scripts/lib.sh BINDGEN)
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 
-# Modules build against the cached test kernel of ARCH (built on first use)
-# into a directory of their own per ARCH (MODULES_DIR, in the cache), or
+# Modules build against the cached kernel of ARCH and KFLAVOUR (test, or
+# bench; built on first use) into a directory of their own per ARCH and
+# KFLAVOUR (MODULES_DIR, in the cache), or
 # against any prepared Rust-enabled kernel tree given as KDIR= (in place,
 # or into MO=<dir>).
 ifeq ($(KDIR),)
-MODULES_DIR = $(shell ARCH=$(ARCH) scripts/lib.sh MODULES_DIR)
+MODULES_DIR = $(shell ARCH=$(ARCH) KFLAVOUR=$(KFLAVOUR) scripts/lib.sh MODULES_DIR)
 KMAKE = kdir="$$(scripts/build-kernel.sh)" && mkdir -p $(MODULES_DIR) && \
 	$(MAKE) -C "$$kdir" M=$(CURDIR) MO=$(MODULES_DIR) LLVM=$(LLVM) BINDGEN=$(BINDGEN)
 else
