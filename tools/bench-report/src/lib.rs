@@ -129,6 +129,9 @@ impl Figure {
             "stack CPU/msg" => Some(per_msg("kcpu_ns")? - per_msg("sim_ns")?),
             "switches/msg" => Some(s.num("ctxt")? / s.num("msgs")?.max(1.0)),
             "remote busy" => Some(100.0 * s.num("sim_ns")? / s.num("wall_ns")?),
+            "stack share" => Some(100.0 * s.num("prof_stack")? / s.num("prof_busy")?),
+            "stack-owned CPU/msg" => Some(per_msg("prof_stack")? * s.num("prof_period_ns")?),
+            "remote share" => Some(100.0 * s.num("prof_remote")? / s.num("prof_busy")?),
             _ => None,
         }
     }
@@ -186,7 +189,20 @@ pub fn figures(samples: &[Record]) -> Vec<Figure> {
                 ("remote busy", "%", Better::Lower),
             ]
         };
-        for &(metric, unit, better) in metrics.iter().chain(cpu) {
+        // With a profile (`--profile`): who owns the busy kernel time.
+        let profiled = samples
+            .iter()
+            .any(|s| s.get("case") == Some(case.as_str()) && s.get("prof_busy").is_some());
+        let shares: &[(&str, &str, Better)] = if profiled {
+            &[
+                ("stack-owned CPU/msg", "us", Better::Lower),
+                ("stack share", "%", Better::Lower),
+                ("remote share", "%", Better::Lower),
+            ]
+        } else {
+            &[]
+        };
+        for &(metric, unit, better) in metrics.iter().chain(cpu).chain(shares) {
             out.push(Figure {
                 case: case.clone(),
                 size,
@@ -472,6 +488,30 @@ mod tests {
         let t = table(&rows);
         assert!(t.contains("echo 64 B p50 (us)"), "{t}");
         assert!(t.contains("0.80"), "{t}");
+    }
+
+    #[test]
+    fn profile_shares_only_where_profiled() {
+        let mut input = Input::default();
+        input.add_text(&sample("c", 1, "echo", 100_000, 1_000_000_000));
+        let plain = rows(&input.samples);
+        assert!(!plain.iter().any(|r| r.figure.metric == "stack share"));
+        input.add_text(&format!(
+            "{} prof_period_ns=100000 prof_busy=400 prof_stack=30 prof_remote=100",
+            sample("rust", 1, "echo", 90_000, 1_000_000_000).trim_end()
+        ));
+        let rows = rows(&input.samples);
+        let share = |metric: &str| {
+            let row = rows.iter().find(|r| r.figure.metric == metric).unwrap();
+            // C's sample has no profile: no value, and so no pair.
+            assert!(row.base.is_empty() && row.ratios.is_empty());
+            row.other_median().unwrap()
+        };
+        assert!((share("stack share") - 7.5).abs() < 1e-9);
+        assert!((share("remote share") - 25.0).abs() < 1e-9);
+        // 30 samples of 100 us over the sample's 20 messages.
+        assert!((share("stack-owned CPU/msg") - 150.0).abs() < 1e-9);
+        assert!(table(&rows).contains("echo 64 B stack share (%)"));
     }
 
     #[test]

@@ -35,8 +35,12 @@ const PERF_SAMPLE_IP: u64 = 1;
 const PERF_SAMPLE_CALLCHAIN: u64 = 1 << 5;
 /// Callchain entries above this mark a context (kernel, user), not a frame.
 const PERF_CONTEXT_MAX: u64 = (-4095i64) as u64;
-/// Frames kept of each sample's stack: the function and its callers.
+/// Frames shown of each sample's stack: the function and its callers.
 pub const FRAMES: usize = 4;
+/// Frames kept of each sample's stack, to find whose code it ran for
+/// ([`owner`]): a sleep is as deep as `schedule()` under a wait under the
+/// read that waits.
+const CHAIN: usize = 16;
 const ATTR_EXCLUDE_USER: u64 = 1 << 4;
 const ATTR_EXCLUDE_HV: u64 = 1 << 6;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
@@ -47,7 +51,7 @@ const DATA_TAIL: usize = 1032;
 /// Ring pages per CPU (a power of two): 256 KiB, 16 K samples.
 const RING_PAGES: usize = 64;
 /// One sample every 100 µs of CPU time.
-const PERIOD_NS: u64 = 100_000;
+pub const PERIOD_NS: u64 = 100_000;
 
 /// One CPU's event and its mapped ring.
 struct Ring {
@@ -116,7 +120,7 @@ impl Ring {
     }
 
     /// Counts the samples the kernel wrote since the last drain, by their
-    /// innermost [`FRAMES`] frames.
+    /// innermost [`CHAIN`] frames.
     fn drain(&mut self, counts: &mut HashMap<Stack, u64>) {
         let data = self.len - self.page;
         // SAFETY: the header page is mapped for the ring's lifetime;
@@ -143,7 +147,7 @@ impl Ring {
             }
             if kind == PERF_RECORD_SAMPLE && size >= 24 {
                 let ip = read(tail + 8, 8);
-                let mut stack = [ip; FRAMES];
+                let mut stack = [ip; CHAIN];
                 let nr = read(tail + 16, 8).min((size - 24) / 8);
                 // The chain starts again at the sampled IP, after a
                 // context mark.
@@ -151,7 +155,7 @@ impl Ring {
                     .map(|i| read(tail + 24 + 8 * i, 8))
                     .filter(|&ip| ip < PERF_CONTEXT_MAX)
                     .skip_while(|&f| f == ip)
-                    .take(FRAMES - 1);
+                    .take(CHAIN - 1);
                 stack[1..].fill(0);
                 for (slot, f) in stack[1..].iter_mut().zip(frames) {
                     *slot = f;
@@ -178,13 +182,15 @@ impl Drop for Ring {
 
 /// A sample's innermost frames, the sampled instruction first; 0 past the
 /// end of the chain.
-type Stack = [u64; FRAMES];
+type Stack = [u64; CHAIN];
 
 /// What a profile found: samples by function, and by innermost frames.
 pub struct Profile {
     pub functions: Vec<(String, u64)>,
-    /// Stacks as `leaf <- caller <- ...`.
+    /// Stacks as `leaf <- caller <- ...`, [`FRAMES`] deep.
     pub stacks: Vec<(String, u64)>,
+    /// Every sample's frames, leaf first, [`CHAIN`] deep.
+    pub chains: Vec<(Vec<String>, u64)>,
 }
 
 /// A running profile: the rings of every CPU and the thread draining them.
@@ -245,6 +251,7 @@ impl Profiler {
         let syms = Symbols::load()?;
         let mut functions: HashMap<String, u64> = HashMap::new();
         let mut stacks: HashMap<String, u64> = HashMap::new();
+        let mut chains = Vec::with_capacity(counts.len());
         for (stack, n) in counts {
             *functions.entry(syms.name(stack[0])).or_default() += n;
             let names: Vec<String> = stack
@@ -252,7 +259,9 @@ impl Profiler {
                 .take_while(|&&ip| ip != 0)
                 .map(|&ip| syms.name(ip))
                 .collect();
-            *stacks.entry(names.join(" <- ")).or_default() += n;
+            let shown = &names[..names.len().min(FRAMES)];
+            *stacks.entry(shown.join(" <- ")).or_default() += n;
+            chains.push((names, n));
         }
         let sorted = |m: HashMap<String, u64>| {
             let mut v: Vec<(String, u64)> = m.into_iter().collect();
@@ -262,6 +271,7 @@ impl Profiler {
         Ok(Profile {
             functions: sorted(functions),
             stacks: sorted(stacks),
+            chains,
         })
     }
 }
@@ -312,6 +322,42 @@ impl Symbols {
     }
 }
 
+/// Whose cost a kernel sample is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The RPMsg stack's modules, or kernel code they called.
+    Stack,
+    /// The simulated remote, or kernel code it called.
+    Remote,
+    /// Neither among the frames kept: the scheduler, interrupts, system
+    /// calls, or code called from deeper than [`CHAIN`] frames.
+    Kernel,
+}
+
+/// The owner of a sample, from its frames (leaf first; `name[module]` in
+/// a module): the innermost frame in a module of `stack` or of `remote`
+/// decides. So a copy or a wake-up is charged to the module that called
+/// it, and the stack's receive callback, which the remote's interrupt
+/// calls, to the stack.
+pub fn owner<'a>(
+    frames: impl IntoIterator<Item = &'a str>,
+    stack: &[&str],
+    remote: &[&str],
+) -> Owner {
+    for frame in frames {
+        let Some((_, module)) = frame.strip_suffix(']').and_then(|f| f.rsplit_once('[')) else {
+            continue;
+        };
+        if stack.contains(&module) {
+            return Owner::Stack;
+        }
+        if remote.contains(&module) {
+            return Owner::Remote;
+        }
+    }
+    Owner::Kernel
+}
+
 /// Whether a function is the idle loop's: samples there are no one's cost.
 pub fn is_idle(name: &str) -> bool {
     [
@@ -329,4 +375,44 @@ pub fn is_idle(name: &str) -> bool {
         "cpu_v7_do_idle",
     ]
     .contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STACK: &[&str] = &["virtio_rpmsg_bus", "rpmsg_char"];
+    const REMOTE: &[&str] = &["rpmsg_sim"];
+
+    fn owner_of(stack: &str) -> Owner {
+        owner(stack.split(" <- "), STACK, REMOTE)
+    }
+
+    #[test]
+    fn the_innermost_module_frame_decides() {
+        assert_eq!(
+            owner_of("memcpy <- rpmsg_recv_done[virtio_rpmsg_bus] <- vring_interrupt <- service[rpmsg_sim]"),
+            Owner::Stack
+        );
+        assert_eq!(
+            owner_of("queue_work_on <- sim_kick[rpmsg_sim] <- rproc_virtio_notify <- rpmsg_send_offchannel_raw[virtio_rpmsg_bus]"),
+            Owner::Remote
+        );
+        assert_eq!(
+            owner_of("rpmsg_eptdev_write_iter[rpmsg_char]"),
+            Owner::Stack
+        );
+    }
+
+    #[test]
+    fn samples_without_a_module_of_either_are_the_kernels() {
+        assert_eq!(
+            owner_of("finish_task_switch <- __schedule <- schedule <- schedule_timeout"),
+            Owner::Kernel
+        );
+        // Another module, or a name that only looks like one.
+        assert_eq!(owner_of("e1000_intr[e1000] <- handle_irq"), Owner::Kernel);
+        assert_eq!(owner_of("rpmsg_char <- 0xffff"), Owner::Kernel);
+        assert_eq!(owner_of(""), Owner::Kernel);
+    }
 }

@@ -316,15 +316,24 @@ fn run(o: &Opts) -> Res<usize> {
                     .map_err(|h| h.to_string())
                     .and_then(|r| r)
             });
+        let shares = profiler.and_then(|p| print_profile(&b.label, &what, p, o.profile));
         match r {
-            Ok(line) => println!("BENCH {} {what} {line}", b.label),
+            Ok(line) => match shares {
+                Some(s) => println!(
+                    "BENCH {} {what} {line} prof_period_ns={} prof_busy={} prof_stack={} \
+                     prof_remote={}",
+                    b.label,
+                    profile::PERIOD_NS,
+                    s.busy,
+                    s.stack,
+                    s.remote
+                ),
+                None => println!("BENCH {} {what} {line}", b.label),
+            },
             Err(e) => {
                 failed += 1;
                 println!("BENCH-ERROR {} {what} reason={e}", b.label);
             }
-        }
-        if let Some(p) = profiler {
-            print_profile(&b.label, &what, p, o.profile);
         }
     };
     let wanted = |c: &str| o.cases.iter().any(|w| w == c);
@@ -362,14 +371,36 @@ fn run(o: &Opts) -> Res<usize> {
     Ok(failed)
 }
 
+/// The modules of the stacks `make bench` loads (`scripts/bench-stacks`):
+/// whose frames make a sample the stack's. One stack is loaded at a time.
+const STACK_MODULES: &[&str] = &[
+    "rpmsg_core",
+    "virtio_rpmsg_bus",
+    "rpmsg_ns",
+    "rpmsg_char",
+    "rpmsg_ctrl",
+    "virtio_rpmsg_rs",
+    "rpmsg_char_rs",
+];
+/// The simulated remote's module.
+const REMOTE_MODULES: &[&str] = &["rpmsg_sim"];
+
+/// A case's busy kernel samples, and those of them the stack and the
+/// remote own ([`profile::owner`]).
+struct Shares {
+    busy: u64,
+    stack: u64,
+    remote: u64,
+}
+
 /// Prints a case's `top` kernel functions and stacks by samples, as shares
-/// of the samples outside the idle loop.
-fn print_profile(label: &str, what: &str, p: profile::Profiler, top: usize) {
+/// of the samples outside the idle loop; returns who owns them.
+fn print_profile(label: &str, what: &str, p: profile::Profiler, top: usize) -> Option<Shares> {
     let prof = match p.finish() {
         Ok(f) => f,
         Err(e) => {
             println!("BENCH-ERROR {label} {what} reason=profile: {e}");
-            return;
+            return None;
         }
     };
     let busy: u64 = prof
@@ -393,6 +424,26 @@ fn print_profile(label: &str, what: &str, p: profile::Profiler, top: usize) {
             );
         }
     }
+    let mut shares = Shares {
+        busy,
+        stack: 0,
+        remote: 0,
+    };
+    for (chain, n) in &prof.chains {
+        if chain.first().is_some_and(|f| profile::is_idle(f)) {
+            continue;
+        }
+        match profile::owner(
+            chain.iter().map(String::as_str),
+            STACK_MODULES,
+            REMOTE_MODULES,
+        ) {
+            profile::Owner::Stack => shares.stack += n,
+            profile::Owner::Remote => shares.remote += n,
+            profile::Owner::Kernel => {}
+        }
+    }
+    Some(shares)
 }
 
 /// The remote's control device, once the bus has probed its vdev.
