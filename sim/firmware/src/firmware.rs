@@ -16,7 +16,7 @@
 //! [`Fault`] at a time, in the order they were asked for, so that tests can
 //! show the host survives everything a remote can write into shared memory.
 
-use super::mem::DeviceMemory;
+use super::mem::{DeviceMemory, OutOfBounds};
 use super::rsc::{
     self, VdevState, VringSpec, CONFIG_ROOM, FEATURE_BUFSZ, FEATURE_NS, STATUS_DRIVER_OK,
 };
@@ -730,8 +730,8 @@ impl Firmware {
     }
 
     /// Serves both rings as far as buffers allow. Call on every kick.
-    /// `scratch` holds one message: at least [`MAX_BUF`] bytes, else the
-    /// larger messages are refused.
+    /// `scratch` holds one message from the host: at least [`MAX_BUF`]
+    /// bytes, else the larger messages are refused.
     pub fn serve<M: DeviceMemory>(&mut self, mem: &M, scratch: &mut [u8]) -> Notify {
         self.sync_status(mem);
         let mut notify = Notify::default();
@@ -767,7 +767,13 @@ impl Firmware {
             while let Some(fault) = self.faults.peek().filter(|f| f.is_ns()) {
                 let mut wire = [0u8; NS_MSG_LEN + 1];
                 let len = fault.ns_message(&mut wire);
-                if !self.send(mem, FAULT_NS_ADDR, NS_ADDR, &wire[..len], notify)? {
+                if !self.send(
+                    mem,
+                    FAULT_NS_ADDR,
+                    NS_ADDR,
+                    Payload::Bytes(&wire[..len]),
+                    notify,
+                )? {
                     break;
                 }
                 self.faults.pop();
@@ -781,7 +787,7 @@ impl Firmware {
                 if self.ns_enabled {
                     let mut wire = [0u8; NS_MSG_LEN];
                     msg.write(&mut wire);
-                    if !self.send(mem, msg.addr, NS_ADDR, &wire, notify)? {
+                    if !self.send(mem, msg.addr, NS_ADDR, Payload::Bytes(&wire), notify)? {
                         break;
                     }
                     if msg.destroy {
@@ -796,13 +802,11 @@ impl Firmware {
                 progress = true;
             }
             if let Some(mut run) = self.source.filter(|s| s.next < s.count) {
-                let Some(payload) = scratch.get_mut(..usize::from(run.size)) else {
-                    // Dropped: the pass goes on without it.
-                    self.source = None;
-                    continue;
-                };
                 while run.next < run.count {
-                    fill_source_payload(payload, run.next);
+                    let payload = Payload::Source {
+                        seq: run.next,
+                        len: run.size,
+                    };
                     if !self.send(mem, run.from, run.to, payload, notify)? {
                         break;
                     }
@@ -862,7 +866,7 @@ impl Firmware {
         mem: &M,
         src: u32,
         dst: u32,
-        payload: &[u8],
+        payload: Payload<'_>,
         notify: &mut Notify,
     ) -> Result<bool, VringError> {
         let fault = self.faults.peek().filter(|f| !f.is_ns());
@@ -904,7 +908,7 @@ impl Firmware {
             }
             // The descriptor was checked to lie in shared memory.
             mem.write(buf.addr, &hdr.to_bytes())?;
-            mem.write(buf.addr + HEADER_LEN as u64, payload)?;
+            payload.write(mem, buf.addr + HEADER_LEN as u64)?;
             let total = total as u32;
             match fault {
                 Some(Fault::UsedLen) => {
@@ -994,7 +998,7 @@ impl Firmware {
                 // A buffer was pending when the message was taken; the reply
                 // may still be larger than the host receives.
                 if payload.len() <= self.sizes.rx_payload()
-                    && self.send(mem, ept.addr, hdr.src, payload, notify)?
+                    && self.send(mem, ept.addr, hdr.src, Payload::Bytes(payload), notify)?
                 {
                     self.stats.echo_tx.add(payload.len());
                 } else {
@@ -1048,17 +1052,68 @@ static RAMP: [u8; RAMP_LEN] = {
     r
 };
 
-/// The source's payload: the sequence number, then a pattern derived from
-/// it, so that the receiver can check order and content: byte `i >= 4` is
-/// `(seq + i) as u8`. Copied from a window of `RAMP` rather than computed
-/// byte by byte: the remote must not be what limits a streaming benchmark.
-/// Payloads are at least 4 bytes (`start_source` checks).
+/// The source's payload of `len` bytes for message `seq`, handed to `put`
+/// in pieces `(offset, bytes)`: the sequence number, then a pattern derived
+/// from it, so that the receiver can check order and content: byte `i >= 4`
+/// is `(seq + i) as u8`. The pattern comes in windows of `RAMP`, which go
+/// straight into the host's buffer rather than being computed byte by byte
+/// or copied through scratch space first: the remote must not be what
+/// limits a streaming benchmark. Payloads are at least 4 bytes
+/// (`start_source` checks).
+fn source_payload<E>(
+    seq: u32,
+    len: usize,
+    mut put: impl FnMut(usize, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let head = 4.min(len);
+    put(0, &seq.to_le_bytes()[..head])?;
+    let start = usize::from(seq as u8) + head;
+    let mut off = head;
+    while off < len {
+        let n = (len - off).min(256);
+        put(off, &RAMP[start..start + n])?;
+        off += n;
+    }
+    Ok(())
+}
+
+/// The source's payload of message `seq` (see [`source_payload`]), for
+/// tests to check what arrived.
+#[cfg(test)]
 pub fn fill_source_payload(payload: &mut [u8], seq: u32) {
-    let (head, rest) = payload.split_at_mut(4.min(payload.len()));
-    head.copy_from_slice(&seq.to_le_bytes()[..head.len()]);
-    let start = usize::from(seq as u8) + head.len();
-    for chunk in rest.chunks_mut(256) {
-        chunk.copy_from_slice(&RAMP[start..start + chunk.len()]);
+    let _ = source_payload(seq, payload.len(), |off, bytes| -> Result<(), ()> {
+        payload[off..off + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    });
+}
+
+/// What a message the firmware sends carries.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    /// Message `seq` of a source run, `len` bytes.
+    Source {
+        seq: u32,
+        len: u16,
+    },
+}
+
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match *self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Source { len, .. } => usize::from(len),
+        }
+    }
+
+    /// Writes the payload at `da`, which the caller checked holds it.
+    fn write<M: DeviceMemory>(&self, mem: &M, da: u64) -> Result<(), OutOfBounds> {
+        match *self {
+            Payload::Bytes(b) => mem.write(da, b),
+            Payload::Source { seq, len } => source_payload(seq, usize::from(len), |off, bytes| {
+                mem.write(da + off as u64, bytes)
+            }),
+        }
     }
 }
 

@@ -122,6 +122,9 @@ pub enum Popped {
 pub struct DeviceQueue {
     layout: Layout,
     last_avail: u16,
+    /// The available index as last read: the entries before it are taken
+    /// without reading it (and a barrier) again for each.
+    avail_seen: u16,
     used_idx: u16,
 }
 
@@ -137,6 +140,7 @@ impl DeviceQueue {
         Ok(DeviceQueue {
             layout,
             last_avail: 0,
+            avail_seen: 0,
             used_idx: 0,
         })
     }
@@ -164,11 +168,16 @@ impl DeviceQueue {
         mem: &M,
         device_writes: bool,
     ) -> Result<Option<Popped>, VringError> {
-        if self.pending(mem)? == 0 {
-            return Ok(None);
+        if self.avail_seen == self.last_avail {
+            let pending = self.pending(mem)?;
+            if pending == 0 {
+                return Ok(None);
+            }
+            self.avail_seen = self.last_avail.wrapping_add(pending);
+            // Read the ring entries only after seeing the index that
+            // covers them.
+            mem.rmb();
         }
-        // Read the ring entry only after seeing the index that covers it.
-        mem.rmb();
         let num = self.layout.num;
         let slot = u64::from(self.last_avail % num);
         let head = mem.read_u16(self.layout.avail + 4 + 2 * slot)?;
