@@ -7,12 +7,13 @@
 //! write-combining like the DMA pools remoteproc builds on the same memory,
 //! so that the kernel never holds two mappings of different cache types.
 //!
-//! The other side writes this memory concurrently, so every access is a
-//! volatile access through a bounds-checked offset; nothing hands out Rust
-//! references into it.
+//! The other side writes this memory concurrently, so every access goes
+//! through a bounds-checked offset, as a volatile access or a copy with
+//! volatile semantics (`copy_shared`); nothing hands out Rust references
+//! into it.
 
 use super::bindings;
-use super::volatile::copy_volatile;
+use super::volatile::copy_shared;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -40,10 +41,10 @@ pub struct SharedMemory {
     len: usize,
 }
 
-// SAFETY: The mapping is not tied to a task; all access is volatile and
-// bounds-checked, so it may be used from any thread.
+// SAFETY: The mapping is not tied to a task; all access is volatile (or
+// `copy_shared`) and bounds-checked, so it may be used from any thread.
 unsafe impl Send for SharedMemory {}
-// SAFETY: See `Send`; concurrent volatile accesses are how shared memory works.
+// SAFETY: See `Send`; concurrent accesses of that kind are how shared memory works.
 unsafe impl Sync for SharedMemory {}
 
 impl SharedMemory {
@@ -111,7 +112,7 @@ impl SharedMemory {
         let src = self.at(off, buf.len(), 1)?;
         // SAFETY: `src..src + buf.len()` is inside the mapping (checked by
         // `at`), which lives as long as `self`; `buf` is ours and not in it.
-        unsafe { copy_volatile::<false>(src, buf.as_mut_ptr(), buf.len()) };
+        unsafe { copy_shared(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -119,7 +120,7 @@ impl SharedMemory {
     pub fn write(&self, off: usize, data: &[u8]) -> Result {
         let dst = self.at(off, data.len(), 1)?;
         // SAFETY: As in `read`.
-        unsafe { copy_volatile::<true>(data.as_ptr(), dst, data.len()) };
+        unsafe { copy_shared(data.as_ptr(), dst, data.len()) };
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! virtqueues, features, and the coherent DMA memory a driver shares with its
 //! device.
 
-use super::volatile::copy_volatile;
+use super::volatile::copy_shared;
 use super::{bindings, driver};
 use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
@@ -175,9 +175,10 @@ impl Device {
 /// Coherent memory shared with a device.
 ///
 /// The device may write it at any time, so it is only accessed through
-/// bounds-checked volatile copies (a plain copy racing with the device's
-/// writes would be a data race, and the compiler could read a byte twice
-/// and see two values); no Rust reference into it is handed out.
+/// bounds-checked copies with volatile semantics (`copy_shared`: with a
+/// plain Rust copy racing with the device's writes, the compiler could
+/// read a byte twice and see two values); no Rust reference into it is
+/// handed out.
 ///
 /// # Examples
 ///
@@ -206,11 +207,12 @@ unsafe impl Send for SharedBuffer {}
 // SAFETY: Sharing `&SharedBuffer` between threads must not allow a data
 // race. The fields are never written after construction. The memory they
 // describe is reached through `&self` only by `read` and `write`, each a
-// volatile copy of a bounds-checked range (`copy_volatile`), and by
-// `Virtqueue::add_buf`, which hands the range's address to the device
-// without touching it. Volatile accesses racing with the device's writes
-// or with other threads' copies are not undefined: each byte or word is
-// accessed exactly once, so a reader gets a possibly torn snapshot, which
+// copy of a bounds-checked range by the kernel's `memcpy` (`copy_shared`),
+// and by `Virtqueue::add_buf`, which hands the range's address to the
+// device without touching it. Such copies racing with the device's writes
+// or with other threads' copies are what the kernel's memory model allows
+// (as for C's copies of these buffers): each byte is accessed once, within
+// the call, so a reader gets a possibly torn snapshot, which
 // callers validate before use (`read`'s contract), and concurrent writers
 // of one range interleave, which callers exclude by their own protocol
 // (virtqueue ownership of each buffer). No reference into the memory is
@@ -288,7 +290,7 @@ impl SharedBuffer {
         let src = self.range(off, buf.len())?;
         // SAFETY: `src` is valid for `buf.len()` bytes (checked) and is the
         // shared side; `buf` is ours and cannot overlap device memory.
-        unsafe { copy_volatile::<false>(src, buf.as_mut_ptr(), buf.len()) };
+        unsafe { copy_shared(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -297,7 +299,7 @@ impl SharedBuffer {
         let dst = self.range(off, data.len())?;
         // SAFETY: `dst` is valid for `data.len()` bytes (checked) and is the
         // shared side; `data` is ours and cannot overlap device memory.
-        unsafe { copy_volatile::<true>(data.as_ptr(), dst, data.len()) };
+        unsafe { copy_shared(data.as_ptr(), dst, data.len()) };
         Ok(())
     }
 }
