@@ -480,8 +480,12 @@ fn reboot_offering(sim: &Sim, offer: &str) -> Res<(String, File)> {
         .join("bufsz");
     std::fs::write(&path, offer).ctx(format_args!("write {offer:?} to {}", path.display()))?;
     sim.control("crash").ctx(format_args!("{SIM}: crash"))?;
+    // A vdev that is not the old one: not merely the old one gone, which
+    // it may be (for a moment, while it is torn down) before its control
+    // device is, which the next step would then find and open.
     wait_for("the remote's new vdev", Duration::from_secs(30), || {
-        (topo::vdev_ino(&old.0).ok() != Some(old.1)).then_some(())
+        let new = vdev("after the reboot").ok()?;
+        (new.1 != old.1).then_some(())
     })?;
     let ctrl_name = find_ctrl()?;
     let ctrl =
