@@ -105,7 +105,7 @@ stress:
 	$(MAKE) --no-print-directory modules tools KDIR=
 	STACK="$(if $(filter-out file,$(origin STACK)),$(STACK))" scripts/stress.sh
 
-# Knobs: BENCH_ROUNDS=, BENCH_RTTS=, BENCH_MSGS=, BENCH_ICOUNT=, BENCH_SIZE_ARCHS= (scripts/bench.sh).
+# Knobs: BENCH_ROUNDS=, BENCH_RTTS=, BENCH_MSGS=, BENCH_ICOUNT=, BENCH_RUST=, BENCH_SIZE_ARCHS= (scripts/bench.sh).
 bench:
 	scripts/bench.sh
 

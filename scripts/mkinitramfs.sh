@@ -126,11 +126,16 @@ mods_list="$modlist"
 
 # The bench's stacks: "<stack> <file> <args>" per line, the remote after
 # each stack's modules.
+# rust-bus is no stack of its own: with BENCH_RUST=bus (scripts/bench.sh)
+# the Rust side loads its rows.
 bench_list=""
+bench_stacks="$(stacks_of "$ROOT/scripts/bench-stacks" | tr ' ' '\n' | grep -vx rust-bus | xargs)"
 if [ "$MODE" = bench ]; then
-	for stack in $(stacks_of "$ROOT/scripts/bench-stacks"); do
+	for stack in $bench_stacks; do
+		rows_of="$stack"
+		[ "$stack" = rust ] && [ "${BENCH_RUST:-all}" = bus ] && rows_of=rust-bus
 		modlist=""
-		add_modules "$(stack_rows "$ROOT/scripts/bench-stacks" "$stack")"$'\n'"p:rpmsg_sim.ko"
+		add_modules "$(stack_rows "$ROOT/scripts/bench-stacks" "$rows_of")"$'\n'"p:rpmsg_sim.ko"
 		bench_list+="$(sed "/^$/d; s/^/$stack /" <<< "$modlist")"$'\n'
 	done
 fi
@@ -146,7 +151,7 @@ ARCH=$ARCH
 KTAP_TTY=/dev/${SERIAL}1
 PLANT_WARNING=$PLANT_WARNING
 SUITE_OPTS='$opts'
-BENCH_STACKS='$(stacks_of "$ROOT/scripts/bench-stacks")'
+BENCH_STACKS='$bench_stacks'
 BENCH_ROUNDS=$BENCH_ROUNDS
 BENCH_OPTS='$BENCH_OPTS'
 STRESS=$STRESS
