@@ -41,7 +41,7 @@ void rpmsg_rs_virtio_device_ready(struct virtio_device *vdev);
 void rpmsg_rs_virtio_del_vqs(struct virtio_device *vdev);
 int rpmsg_rs_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs, struct virtqueue **vqs,
 			     struct virtqueue_info *info);
-void rpmsg_rs_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset);
+void rpmsg_rs_sg_init_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset);
 bool rpmsg_rs_virt_addr_valid(const void *addr);
 
 /* rpmsg client drivers (rust/rpmsg_driver.rs) */

@@ -258,10 +258,7 @@ unsafe fn sg_init_buf(sg: *mut bindings::scatterlist, cpu: *mut u8, len: u32) ->
         // SAFETY: `sg` is valid for writes (the caller's guarantee), and
         // `first` is the page at `cpu`, whose `len` bytes from `offset` are
         // physically contiguous (checked above).
-        unsafe {
-            bindings::sg_init_table(sg, 1);
-            bindings::rpmsg_rs_sg_set_page(sg, first, len, offset as u32);
-        }
+        unsafe { bindings::rpmsg_rs_sg_init_page(sg, first, len, offset as u32) };
     } else {
         // SAFETY: Only computes whether the address is in the linear map.
         let valid = unsafe { bindings::rpmsg_rs_virt_addr_valid(addr) };

@@ -52,8 +52,10 @@ int rpmsg_rs_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs, stru
 	return virtio_find_vqs(vdev, nvqs, vqs, info, NULL);
 }
 
-void rpmsg_rs_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset)
+/* A one-entry list for len bytes at offset in page: one call per buffer. */
+void rpmsg_rs_sg_init_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset)
 {
+	sg_init_table(sg, 1);
 	sg_set_page(sg, page, len, offset);
 }
 

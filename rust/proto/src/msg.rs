@@ -57,26 +57,25 @@ fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
 impl Header {
     /// Parses the header at the start of a received buffer.
     ///
     /// `buf` is everything the sender says it filled in (the used length,
     /// already clamped to the buffer size); the payload must lie within it.
     pub fn parse(buf: &[u8]) -> Result<Header, MsgError> {
-        if buf.len() < HEADER_LEN {
+        // Every message goes through here: the fields come out of one
+        // fixed-size array, with no further bounds checks or calls.
+        let Some((hdr, payload)) = buf.split_first_chunk::<HEADER_LEN>() else {
             return Err(MsgError::Truncated);
-        }
-        let hdr = Header {
-            src: le32(buf, 0),
-            dst: le32(buf, 4),
-            len: le16(buf, 12),
-            flags: le16(buf, 14),
         };
-        if usize::from(hdr.len) > buf.len() - HEADER_LEN {
+        let [s0, s1, s2, s3, d0, d1, d2, d3, _, _, _, _, l0, l1, f0, f1] = *hdr;
+        let hdr = Header {
+            src: u32::from_le_bytes([s0, s1, s2, s3]),
+            dst: u32::from_le_bytes([d0, d1, d2, d3]),
+            len: u16::from_le_bytes([l0, l1]),
+            flags: u16::from_le_bytes([f0, f1]),
+        };
+        if usize::from(hdr.len) > payload.len() {
             return Err(MsgError::BadLength);
         }
         Ok(hdr)
