@@ -119,14 +119,8 @@ impl EptDev {
             }),
             GFP_KERNEL,
         )?;
-        let chardev = CharDevice::register(
-            this.clone(),
-            &shared.ept.region,
-            minor,
-            parent,
-            fmt!("rpmsg{id}"),
-        )?;
-        this.state.lock().chardev = Some(chardev);
+        // Everything else first: once the node exists, userspace may open it
+        // and destroy the device (RPMSG_DESTROY_EPT_IOCTL) at any moment.
         let name = kernel::str::CString::try_from_fmt(fmt!("rpmsg{id}"))?;
         if let Ok(scope) = KBox::pin_init(
             shared.debugfs.scope(rx, &name, |rx, dir| {
@@ -136,6 +130,24 @@ impl EptDev {
         ) {
             *this._debugfs.lock() = Some(scope);
         }
+        let chardev = CharDevice::register(
+            this.clone(),
+            &shared.ept.region,
+            minor,
+            parent,
+            fmt!("rpmsg{id}"),
+        )?;
+        let mut st = this.state.lock();
+        if st.rpdev.is_some() {
+            st.chardev = Some(chardev);
+            drop(st);
+            return Ok(this);
+        }
+        // Destroyed through its node already, before the node was stored
+        // for `destroy()` to remove: the node holds a reference to `this`,
+        // so kept, both would outlive the module.
+        drop(st);
+        drop(chardev);
         Ok(this)
     }
 
