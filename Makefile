@@ -32,7 +32,9 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 # against any prepared Rust-enabled kernel tree given as KDIR= (in place,
 # or into MO=<dir>).
 ifeq ($(KDIR),)
-MODULES_DIR = $(shell ARCH=$(ARCH) KFLAVOUR=$(KFLAVOUR) scripts/lib.sh MODULES_DIR)
+# Clippy's builds (CLIPPY=1) get a directory of their own: its objects differ
+# from rustc's, and `make bench` would report their sizes.
+MODULES_DIR = $(shell ARCH=$(ARCH) KFLAVOUR=$(KFLAVOUR) scripts/lib.sh MODULES_DIR)$(if $(filter 1,$(CLIPPY)),-clippy)
 KMAKE = kdir="$$(scripts/build-kernel.sh)" && mkdir -p $(MODULES_DIR) && \
 	$(MAKE) -C "$$kdir" M=$(CURDIR) MO=$(MODULES_DIR) LLVM=$(LLVM) BINDGEN=$(BINDGEN)
 else
@@ -110,7 +112,7 @@ bench:
 	scripts/bench.sh
 
 clippy:
-	$(KMAKE) CLIPPY=1 modules
+	$(MAKE) --no-print-directory modules CLIPPY=1
 	cargo clippy --workspace --all-targets
 
 fmt-check:
