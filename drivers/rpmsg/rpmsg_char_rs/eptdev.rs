@@ -137,17 +137,18 @@ impl EptDev {
             parent,
             fmt!("rpmsg{id}"),
         )?;
-        let mut st = this.state.lock();
-        if st.rpdev.is_some() {
-            st.chardev = Some(chardev);
-            drop(st);
-            return Ok(this);
-        }
         // Destroyed through its node already, before the node was stored
         // for `destroy()` to remove: the node holds a reference to `this`,
-        // so kept, both would outlive the module.
-        drop(st);
-        drop(chardev);
+        // so kept, both would outlive the module. It goes here instead,
+        // outside `state`, as in `destroy()`.
+        let destroyed = {
+            let mut st = this.state.lock();
+            match st.rpdev {
+                Some(_) => st.chardev.replace(chardev),
+                None => Some(chardev),
+            }
+        };
+        drop(destroyed);
         Ok(this)
     }
 
